@@ -1,0 +1,63 @@
+# RMRR workbench: the patched Linux 6.12 kernel and the VM that tests it.
+#
+#   make demo      set up, build, boot hp-dl360p-gen8 and show RMRR handling
+#   make test      the default test lane; ends with "N passed, N failed"
+#   make check     checkpatch --strict, sparse and W=1 over the series
+#   make tree      build/linux from the tarball + patches/series (git am)
+#   make export    build/linux commits -> patches/ (format-patch + series)
+#   make kernel    build/bzImage from configs/test.config
+#   make selftests static test binaries -> build/tests/
+
+PYTHON  ?= python3
+BUILD   := build
+KOUT    := $(BUILD)/obj
+TESTS   := $(BUILD)/tests
+SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
+RMRR_TESTS := rmrr_groups rmrr_vfio
+
+.PHONY: all setup tree export kernel selftests demo test check pytest clean distclean
+
+all: kernel selftests
+
+setup:
+	@scripts/setup.sh
+
+tree: setup
+	@scripts/tree.sh prepare
+
+export:
+	@scripts/tree.sh export
+
+kernel: tree
+	@scripts/build-kernel.sh $(KOUT) configs/test.config
+	@cp $(KOUT)/arch/x86/boot/bzImage $(BUILD)/bzImage
+	@echo "  KERNEL  $(BUILD)/bzImage"
+
+# Static, so they run in the busybox initramfs; built against this tree's uapi.
+selftests: kernel
+	@mkdir -p $(TESTS)
+	@for t in $(RMRR_TESTS); do \
+		gcc -static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE \
+			-isystem $(KOUT)/usr/include -I $(SELFTESTS_SRC) \
+			-o $(TESTS)/$$t $(SELFTESTS_SRC)/$$t.c || exit 1; \
+	done
+	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS))"
+
+demo: kernel selftests
+	@$(PYTHON) -m workbench demo hp-dl360p-gen8
+
+test: kernel selftests
+	@$(PYTHON) -m workbench lane
+
+check: tree
+	@scripts/check-series.sh
+
+# The workbench's own unit tests (generator, parsers); part of `make test`.
+pytest:
+	@$(PYTHON) -m unittest discover -s workbench/tests -t . -q
+
+clean:
+	rm -rf $(KOUT) $(BUILD)/bzImage $(TESTS) $(BUILD)/logs
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,110 @@
+#!/bin/bash
+# Kernel tree management: the series in patches/ is the source of truth,
+# build/linux is a disposable git tree made from it.
+#
+#   tree.sh prepare   extract the Debian linux-source-6.12 tarball into
+#                     build/linux, commit it as the base, git-am the series
+#   tree.sh export    write the commits above the base back to patches/
+#   tree.sh status    show base version and the applied series
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tarball=${LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+tree=$top/build/linux
+patches=$top/patches
+base_file=$patches/BASE
+stamp=$top/build/.tree-stamp
+
+die() { echo "tree.sh: $*" >&2; exit 1; }
+
+kernel_version() {
+	awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3}
+	     END{print v"."p"."s}' "$1/Makefile"
+}
+
+git_tree() { git -C "$tree" -c user.name=workbench -c user.email=workbench@localhost "$@"; }
+
+# The stamp records what the tree was made from; a changed series or
+# tarball means the tree is rebuilt from scratch.
+series_digest() {
+	{ stat -c '%s %Y' "$tarball"; cat "$patches/series" "$patches"/*.patch 2>/dev/null || true; } |
+		sha256sum | cut -d' ' -f1
+}
+
+extract_base() {
+	[ -r "$tarball" ] || die "$tarball missing: run 'make setup' first"
+	rm -rf "$tree" "$top/build/linux-source-6.12"
+	mkdir -p "$top/build"
+	echo "  EXTRACT $tarball"
+	tar -C "$top/build" -xJf "$tarball"
+	mv "$top/build/linux-source-6.12" "$tree"
+	git_tree init -q -b base
+	git_tree add -A -f .
+	git_tree commit -q -m "Linux $(kernel_version "$tree") (Debian linux-source-6.12)"
+	git_tree tag base
+	git_tree checkout -q -b rmrr
+}
+
+apply_series() {
+	local recorded
+	recorded=$(cat "$base_file" 2>/dev/null || true)
+	local now
+	now=$(kernel_version "$tree")
+	if [ -n "$recorded" ] && [ "$recorded" != "$now" ]; then
+		echo "tree.sh: NOTE: series was last applied to $recorded, base is now $now"
+	fi
+	[ -f "$patches/series" ] || return 0
+	local p
+	while read -r p; do
+		case "$p" in ''|'#'*) continue ;; esac
+		echo "  AM      $p"
+		if ! git_tree am -q --3way "$patches/$p"; then
+			git_tree am --abort || true
+			die "patch $p does not apply to Linux $now (series last applied to ${recorded:-?})"
+		fi
+	done < "$patches/series"
+	echo "$now" > "$base_file"
+}
+
+prepare() {
+	local digest
+	digest=$(series_digest)
+	if [ -d "$tree/.git" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
+		return 0
+	fi
+	if [ -d "$tree/.git" ] && [ -n "$(git_tree status --porcelain --untracked-files=no)" ]; then
+		die "build/linux has uncommitted edits; commit and 'make export' them, or remove build/linux"
+	fi
+	if [ -d "$tree/.git" ] && [ -z "${FORCE:-}" ]; then
+		# Never throw away commits that are not in patches/ yet.
+		local unexported
+		unexported=$(comm -23 \
+			<(git_tree format-patch --stdout base..HEAD | git patch-id --stable | cut -d' ' -f1 | sort) \
+			<({ cat "$patches"/*.patch 2>/dev/null || true; } | git patch-id --stable | cut -d' ' -f1 | sort) | grep -c . || true)
+		[ "$unexported" -eq 0 ] || die "build/linux has $unexported commit(s) not in patches/: 'make export' first (or FORCE=1)"
+	fi
+	extract_base
+	apply_series
+	series_digest > "$stamp"
+}
+
+export_series() {
+	[ -d "$tree/.git" ] || die "no tree: run 'make tree' first"
+	[ -z "$(git_tree status --porcelain --untracked-files=no)" ] ||
+		die "build/linux has uncommitted edits; commit them first"
+	rm -f "$patches"/*.patch
+	git_tree format-patch -q --no-signature --zero-commit -N -o "$patches" base..HEAD
+	( cd "$patches" && ls -1 [0-9]*.patch 2>/dev/null ) > "$patches/series" || true
+	kernel_version "$tree" > "$base_file"
+	series_digest > "$stamp"
+	echo "exported $(grep -c . "$patches/series") patch(es) to patches/"
+}
+
+case "${1:-}" in
+prepare) prepare ;;
+export) export_series ;;
+status)
+	echo "base: $(kernel_version "$tree") (series recorded against $(cat "$base_file" 2>/dev/null || echo none))"
+	git_tree log --oneline base..HEAD ;;
+*) die "usage: tree.sh prepare|export|status" ;;
+esac

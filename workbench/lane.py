@@ -1,0 +1,156 @@
+"""The default test lane: everything `make test` runs, one summary.
+
+  1. the workbench's own unit tests (generator, parsers);
+  2. iasl over every scenario's DMAR table;
+  3. per scenario, one boot of build/bzImage running the VM tests
+     (tests/vm/*.sh and the static kselftests in build/tests), plus the
+     KUnit results the kernel printed at boot and the console verdict.
+
+The last line is "N passed, N failed"; skips are listed above it, and a
+skip of a test the scenario lists in must_run is a failure.
+"""
+
+import concurrent.futures
+import glob
+import os
+import sys
+import time
+import unittest
+
+from . import dmar, iasl, scenario, tap, vm
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_vfio"]
+
+
+class Tally:
+    def __init__(self):
+        self.cases = []            # (name, status, detail, log)
+
+    def add(self, name, status, detail="", log=""):
+        self.cases.append((name, status, detail, log))
+
+    def count(self, status):
+        return sum(1 for c in self.cases if c[1] == status)
+
+
+def unit_tests(tally):
+    suite = unittest.defaultTestLoader.discover(os.path.join(TOP, "workbench/tests"),
+                                                top_level_dir=TOP)
+
+    class Result(unittest.TestResult):
+        def addSuccess(self, test):
+            tally.add(f"unit.{test.id()}", "pass")
+
+        def addFailure(self, test, err):
+            tally.add(f"unit.{test.id()}", "fail", self._exc_info_to_string(err, test))
+
+        addError = addFailure
+
+        def addSkip(self, test, reason):
+            tally.add(f"unit.{test.id()}", "skip", reason)
+
+    suite.run(Result())
+
+
+def iasl_checks(tally, scenarios):
+    for sc in scenarios:
+        problem = iasl.check(dmar.build(sc))
+        tally.add(f"iasl.{sc.name}", "fail" if problem else "pass", problem or "")
+
+
+def guest_script(sc, tests):
+    lines = ["cd /tests"]
+    lines += [f"export {k}='{v}'" for k, v in sorted(sc.test_env.items())]
+    for t in tests:
+        lines += [f'echo "WB-TEST {t}"', f"./{t}", 'echo "WB-RC $?"']
+    return "\n".join(lines) + "\n"
+
+
+def split_sections(output):
+    """WB-TEST name ... WB-RC n -> {name: (text, rc or None)}"""
+    sections, name, buf = {}, None, []
+    for line in output.splitlines():
+        if line.startswith("WB-TEST "):
+            name, buf = line.split(None, 1)[1].strip(), []
+        elif line.startswith("WB-RC ") and name:
+            sections[name] = ("\n".join(buf), int(line.split()[1]))
+            name = None
+        elif name:
+            buf.append(line)
+    if name:
+        sections[name] = ("\n".join(buf), None)
+    return sections
+
+
+def vm_results(sc, res, tests):
+    """Turn one VM run into test cases."""
+    cases = []
+    out_log = os.path.join(res.log_dir, "output.log")
+    con_log = os.path.join(res.log_dir, "console.log")
+    sections = split_sections(res.output)
+    for t in tests:
+        stem = t.rsplit(".sh", 1)[0]
+        text, rc = sections.get(t, ("", None))
+        found = tap.parse(text, stem)
+        for c in found:
+            status = c.status
+            detail = c.reason
+            if status == "skip" and c.name in sc.must_run:
+                status, detail = "fail", f"skipped on a scenario that must run it: {c.reason}"
+            cases.append((c.name, status, detail, out_log))
+        if rc is None:
+            cases.append((f"{stem}.completed", "fail", "did not finish", con_log))
+        elif rc != 0 and not any(c.status == "fail" for c in found):
+            cases.append((f"{stem}.exit_status", "fail", f"exit status {rc}", out_log))
+        elif not found:
+            cases.append((f"{stem}.results", "fail", "no TAP results", out_log))
+    names = {c[0] for c in cases}
+    for must in sc.must_run:
+        if must not in names:
+            cases.append((must, "fail", "listed in must_run but never reported", out_log))
+    for c in tap.parse(res.console, "kunit"):
+        cases.append((c.name, c.status, c.reason, con_log))
+    clean = not res.problems and not res.timed_out and res.status >= 0
+    cases.append(("kernel_console_clean", "pass" if clean else "fail",
+                   "" if clean else res.verdict(), con_log))
+    return [(f"{sc.name}/{n}", s, d, log) for n, s, d, log in cases]
+
+
+def run_scenario(sc, kernel, tests, log_root):
+    files = []
+    for t in tests:
+        path = os.path.join(TOP, "tests/vm", t) if t.endswith(".sh") else os.path.join(TOP, "build/tests", t)
+        files.append(path)
+    log_dir = os.path.join(log_root, sc.name)
+    res = vm.run(sc, kernel, guest_script(sc, tests), log_dir, test_files=files, timeout=300)
+    return res, vm_results(sc, res, tests)
+
+
+def main(argv=()):
+    start = time.monotonic()
+    kernel = os.path.join(TOP, "build/bzImage")
+    log_root = os.path.join(TOP, "build/logs/lane")
+    scenarios = [scenario.load(p) for p in sorted(glob.glob(os.path.join(TOP, "scenarios/*.toml")))]
+    tally = Tally()
+
+    unit_tests(tally)
+    iasl_checks(tally, scenarios)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {sc.name: pool.submit(run_scenario, sc, kernel, VM_TESTS, log_root) for sc in scenarios}
+        for name in sorted(jobs):
+            res, cases = jobs[name].result()
+            for c in cases:
+                tally.add(*c)
+            print(f"# {name}: boot+tests {res.elapsed:.1f}s, {res.verdict()}", flush=True)
+
+    for name, status, detail, log in tally.cases:
+        if status == "skip":
+            print(f"SKIP {name}: {detail}")
+    for name, status, detail, log in tally.cases:
+        if status == "fail":
+            first = (detail.strip().splitlines() or [""])[-1]
+            print(f"FAIL {name}: {first}" + (f" (see {os.path.relpath(log, TOP)})" if log else ""))
+    print(f"# lane took {time.monotonic() - start:.0f}s; {tally.count('skip')} skipped")
+    print(f"{tally.count('pass')} passed, {tally.count('fail')} failed")
+    return 1 if tally.count("fail") or not tally.count("pass") else 0

@@ -1,0 +1,64 @@
+"""A scenario as a QEMU command line and kernel arguments."""
+
+from . import scenario as sc_mod
+
+BASE_ARGS = [
+    "-machine", "q35",
+    "-accel", "tcg",
+    "-cpu", "max",
+    "-device", "intel-iommu,intremap=on",
+    "-nodefaults", "-no-reboot", "-display", "none",
+]
+
+BASE_CMDLINE = [
+    "console=ttyS0,115200", "panic=-1", "oops=panic", "no_timer_check",
+    "intel_iommu=on", "tsc=unstable",
+]
+
+
+def memmap_args(scenario):
+    """memmap=SIZE$ADDR marks each RMRR reserved in the e820 map, as real
+    firmware must (VT-d spec 8.4); otherwise the kernel's sanity check
+    complains and the range is ordinary RAM."""
+    return [f"memmap={r.size:#x}${r.base:#x}" for r in scenario.rmrrs
+            if not r.dangling and r.size > 0]
+
+
+def kernel_cmdline(scenario, extra=()):
+    return BASE_CMDLINE + memmap_args(scenario) + list(scenario.cmdline) + list(extra)
+
+
+def _multifunction(item, others):
+    return any(o is not item and o.dev == item.dev and
+               getattr(o, "port", None) == getattr(item, "port", None)
+               for o in others)
+
+
+def device_args(scenario):
+    args = []
+    for p in sorted(scenario.ports, key=lambda p: (p.dev, p.fn)):
+        props = [f"pcie-root-port,id={p.name},bus=pcie.0,addr={p.dev:#x}.{p.fn}",
+                 f"chassis={p.chassis},slot={p.chassis}"]
+        if p.fn == 0 and _multifunction(p, scenario.ports):
+            props.append("multifunction=on")
+        args += ["-device", ",".join(props)]
+    for d in sorted(scenario.devices, key=lambda d: (d.bus, d.dev, d.fn)):
+        model, _, extra = sc_mod.MODELS[d.model]
+        props = [model, f"id={d.name}", f"bus={d.port or 'pcie.0'}", f"addr={d.dev:#x}.{d.fn}"]
+        if extra:
+            props.append(extra)
+        if d.fn == 0 and _multifunction(d, scenario.devices):
+            props.append("multifunction=on")
+        args += ["-device", ",".join(props)]
+    return args
+
+
+def command(scenario, kernel, initrd, console_log, output_log, extra_cmdline=(),
+            qemu="qemu-system-x86_64"):
+    mem_mib = scenario.memory >> 20
+    return ([qemu] + BASE_ARGS +
+            ["-m", f"{mem_mib}M", "-smp", str(scenario.smp),
+             "-kernel", kernel, "-initrd", initrd,
+             "-append", " ".join(kernel_cmdline(scenario, extra_cmdline)),
+             "-serial", f"file:{console_log}", "-serial", f"file:{output_log}"] +
+            device_args(scenario))

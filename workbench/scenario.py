@@ -1,0 +1,265 @@
+"""Scenario files: one TOML file per machine topology.
+
+A scenario says what the emulated machine looks like and what the firmware
+claims about it; nothing in it is code.  Example::
+
+    description = "one edu endpoint with a private RMRR"
+    memory = "1G"
+    cmdline = ["no_timer_check"]
+
+    [[port]]                  # a pcie-root-port on pcie.0
+    name = "rp1"
+    slot = "01.0"
+
+    [[device]]
+    name = "nic"
+    model = "edu"             # edu | qemu-xhci | ich9-usb-ehci1 | bochs-display
+    port = "rp1"              # omit for a device on bus 0
+    slot = "00.0"
+
+    [[rmrr]]
+    base = 0x3df7f000
+    end = 0x3df8efff          # inclusive, as in the DMAR table
+    scope = [ { type = "endpoint", bus = 0, path = ["01.0", "00.0"] } ]
+
+    [tests]                   # what the test lane expects of this machine
+    env = { RMRR_TEST_DEVICE = "0000:01:00.0" }
+    must_run = ["rmrr_vfio.vfio_rmrr.set_container_refused"]   # a SKIP fails
+
+Root-port secondary bus numbers follow the firmware's depth-first
+enumeration: ports sorted by slot get buses 1, 2, 3 ...  Every scope must
+name a device or port of the topology unless the RMRR says
+``dangling = true`` (for hostile-firmware scenarios).
+"""
+
+import dataclasses
+import os
+import tomllib
+
+MODELS = {
+    # model: (QEMU device, PCI class code of the function, extra properties)
+    "edu": ("edu", 0x00ff00, "dma_mask=0xffffffffffffffff"),
+    "qemu-xhci": ("qemu-xhci", 0x0c0330, ""),
+    "ich9-usb-ehci1": ("ich9-usb-ehci1", 0x0c0320, ""),
+    "bochs-display": ("bochs-display", 0x038000, ""),
+}
+
+# Slots QEMU's q35 machine occupies itself with -nodefaults.
+Q35_RESERVED_SLOTS = {0x00, 0x1f}
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def parse_devfn(text):
+    """'1c.2' -> (0x1c, 2)"""
+    try:
+        dev, fn = text.split(".")
+        dev, fn = int(dev, 16), int(fn, 8)
+    except ValueError as e:
+        raise ScenarioError(f"bad slot '{text}': want DD.F in hex") from e
+    if dev > 0x1f or fn > 7:
+        raise ScenarioError(f"bad slot '{text}': device <= 1f, function <= 7")
+    return dev, fn
+
+
+def parse_size(text):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if isinstance(text, int):
+        return text
+    if text[-1].upper() in units:
+        return int(text[:-1]) * units[text[-1].upper()]
+    return int(text, 0)
+
+
+@dataclasses.dataclass
+class Port:
+    name: str
+    dev: int
+    fn: int
+    bus: int = 0          # secondary bus, assigned by enumerate_buses()
+    chassis: int = 0
+
+    @property
+    def bdf(self):
+        return f"00:{self.dev:02x}.{self.fn}"
+
+
+@dataclasses.dataclass
+class Device:
+    name: str
+    model: str
+    dev: int
+    fn: int
+    port: str | None
+    label: str = ""
+    bus: int = 0
+
+    @property
+    def bdf(self):
+        return f"{self.bus:02x}:{self.dev:02x}.{self.fn}"
+
+    @property
+    def pci_class(self):
+        return MODELS[self.model][1]
+
+
+@dataclasses.dataclass
+class Scope:
+    type: str             # endpoint | bridge
+    bus: int
+    path: list            # [(dev, fn), ...]
+
+    def describe(self):
+        hops = "/".join(f"{d:02x}.{f}" for d, f in self.path)
+        return f"{self.type} {self.bus:02x}:{hops}"
+
+
+@dataclasses.dataclass
+class Rmrr:
+    base: int
+    end: int
+    scopes: list
+    dangling: bool = False
+
+    @property
+    def size(self):
+        return self.end - self.base + 1
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    description: str
+    memory: int
+    cmdline: list
+    ports: list
+    devices: list
+    rmrrs: list
+    smp: int = 1
+    test_env: dict = dataclasses.field(default_factory=dict)
+    must_run: list = dataclasses.field(default_factory=list)
+
+    def device_at(self, bdf):
+        for d in self.devices:
+            if d.bdf == bdf:
+                return d
+        return None
+
+    def resolve(self, scope):
+        """Follow a scope's path the way the kernel does: from its start
+        bus through bridges.  Returns the Port or Device it names, or None."""
+        bus = scope.bus
+        target = None
+        for i, (dev, fn) in enumerate(scope.path):
+            target = None
+            if bus == 0:
+                target = next((p for p in self.ports if (p.dev, p.fn) == (dev, fn)), None)
+            if target is None:
+                target = next((d for d in self.devices
+                               if (d.bus, d.dev, d.fn) == (bus, dev, fn)), None)
+            if target is None:
+                return None
+            if i + 1 < len(scope.path):
+                if not isinstance(target, Port):
+                    return None
+                bus = target.bus
+        return target
+
+    def scope_devices(self, scope):
+        """Devices an RMRR scope covers: the endpoint, or all below a bridge."""
+        target = self.resolve(scope)
+        if isinstance(target, Port):
+            return [d for d in self.devices if d.port == target.name]
+        return [target] if target else []
+
+
+def _scope(raw, where):
+    kind = raw.get("type", "endpoint")
+    if kind not in ("endpoint", "bridge"):
+        raise ScenarioError(f"{where}: scope type '{kind}' is not endpoint or bridge")
+    path = [parse_devfn(p) for p in raw["path"]]
+    if not path:
+        raise ScenarioError(f"{where}: scope path is empty")
+    return Scope(kind, int(raw.get("bus", 0)), path)
+
+
+def enumerate_buses(ports, devices):
+    """Give root ports their secondary bus the way SeaBIOS does (depth
+    first, in slot order) and place devices on them."""
+    for n, port in enumerate(sorted(ports, key=lambda p: (p.dev, p.fn)), start=1):
+        port.bus = n
+        port.chassis = n
+    by_name = {p.name: p for p in ports}
+    for d in devices:
+        if d.port is not None:
+            if d.port not in by_name:
+                raise ScenarioError(f"device {d.name}: no port named '{d.port}'")
+            d.bus = by_name[d.port].bus
+
+
+def check_topology(sc):
+    seen = {}
+    for p in sc.ports:
+        key = (0, p.dev, p.fn)
+        if p.dev in Q35_RESERVED_SLOTS:
+            raise ScenarioError(f"port {p.name}: slot {p.dev:02x} belongs to q35")
+        if key in seen:
+            raise ScenarioError(f"port {p.name}: 00:{p.dev:02x}.{p.fn} already used by {seen[key]}")
+        seen[key] = p.name
+    for d in sc.devices:
+        key = (d.bus, d.dev, d.fn)
+        if d.bus == 0 and d.dev in Q35_RESERVED_SLOTS:
+            raise ScenarioError(f"device {d.name}: slot {d.dev:02x} belongs to q35")
+        if d.port is not None and d.dev != 0:
+            raise ScenarioError(f"device {d.name}: behind a root port only slot 00 exists")
+        if key in seen:
+            raise ScenarioError(f"device {d.name}: {d.bdf} already used by {seen[key]}")
+        seen[key] = d.name
+    # A multi-function slot needs function 0.
+    for d in sc.devices + sc.ports:
+        if d.fn != 0:
+            bus = getattr(d, "port", None)
+            if not any(o.dev == d.dev and o.fn == 0 and getattr(o, "port", None) == bus
+                       for o in sc.devices + sc.ports):
+                raise ScenarioError(f"{d.name}: function {d.fn} without function 0")
+    for i, r in enumerate(sc.rmrrs):
+        where = f"rmrr[{i}] {r.base:#x}-{r.end:#x}"
+        if r.dangling:
+            continue
+        if r.base & 0xfff or (r.end + 1) & 0xfff or r.end < r.base:
+            raise ScenarioError(f"{where}: not a 4 KiB aligned range (set dangling = true for bad firmware)")
+        if r.end >= sc.memory:
+            raise ScenarioError(f"{where}: beyond guest RAM ({sc.memory:#x})")
+        for s in r.scopes:
+            target = sc.resolve(s)
+            if target is None:
+                raise ScenarioError(f"{where}: scope {s.describe()} names no device")
+            if (s.type == "bridge") != isinstance(target, Port):
+                raise ScenarioError(f"{where}: scope {s.describe()} type does not match {target.name}")
+
+
+def load(path):
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    name = os.path.splitext(os.path.basename(path))[0]
+    ports = [Port(p["name"], *parse_devfn(p["slot"])) for p in raw.get("port", [])]
+    devices = []
+    for d in raw.get("device", []):
+        if d["model"] not in MODELS:
+            raise ScenarioError(f"device {d['name']}: unknown model '{d['model']}' "
+                                f"(known: {', '.join(MODELS)})")
+        devices.append(Device(d["name"], d["model"], *parse_devfn(d["slot"]),
+                              d.get("port"), d.get("label", "")))
+    rmrrs = []
+    for i, r in enumerate(raw.get("rmrr", [])):
+        scopes = [_scope(s, f"rmrr[{i}]") for s in r.get("scope", [])]
+        rmrrs.append(Rmrr(int(r["base"]), int(r["end"]), scopes, bool(r.get("dangling", False))))
+    tests = raw.get("tests", {})
+    sc = Scenario(name, raw.get("description", ""), parse_size(raw.get("memory", "1G")),
+                  list(raw.get("cmdline", [])), ports, devices, rmrrs, int(raw.get("smp", 1)),
+                  dict(tests.get("env", {})), list(tests.get("must_run", [])))
+    enumerate_buses(sc.ports, sc.devices)
+    check_topology(sc)
+    return sc

@@ -1,0 +1,68 @@
+import os
+import unittest
+
+from workbench import iasl, lane, tap, vm
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def data(name):
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+class Tap(unittest.TestCase):
+    def test_kselftest_harness_output(self):
+        cases = tap.parse(data("kselftest.tap"), "rmrr_vfio")
+        self.assertEqual([(c.name, c.status) for c in cases], [
+            ("rmrr_vfio.vfio_rmrr.set_container_refused", "pass"),
+            ("rmrr_vfio.vfio_edu.dma_round_trip", "skip"),
+            ("rmrr_vfio.vfio_edu.unmapped_iova_faults", "fail"),
+        ])
+        self.assertEqual(cases[1].reason, "no edu device without direct regions")
+
+    def test_kunit_on_the_console_counts_leaves_only(self):
+        cases = tap.parse(data("kunit-console.log"), "kunit")
+        self.assertEqual([(c.name, c.status) for c in cases], [
+            ("kunit.rmrr_share.transitive", "pass"),
+            ("kunit.rmrr_share.relaxable_only", "fail"),
+            ("kunit.other.case", "skip"),
+        ])
+
+
+class Console(unittest.TestCase):
+    def test_reports_that_fail_a_run(self):
+        bad = vm.kernel_problems(data("kunit-console.log") + "\n[    3.1] WARNING: CPU: 0 PID: 1 at x.c:1\n")
+        self.assertEqual(len(bad), 1)
+        for line in ("BUG: kernel NULL pointer dereference", "Kernel panic - not syncing",
+                     "======== WARNING: possible circular locking dependency detected",
+                     "BUG: KASAN: slab-use-after-free in foo"):
+            self.assertTrue(vm.kernel_problems(line), line)
+
+    def test_expected_warnings_do_not_fail_a_run(self):
+        self.assertFalse(vm.kernel_problems(
+            "vfio-pci 0000:03:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, "
+            "rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.\n"
+            "DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x20000000 "
+            "[fault reason 0x06] PTE Read access is not set"))
+
+
+class Lane(unittest.TestCase):
+    def test_sections_and_exit_status(self):
+        out = "WB-TEST a\nok 1 x\nWB-RC 0\nWB-TEST b\nnot ok 1 y\nWB-RC 1\nWB-TEST c\nok 1 z\n"
+        s = lane.split_sections(out)
+        self.assertEqual(s["a"], ("ok 1 x", 0))
+        self.assertEqual(s["b"], ("not ok 1 y", 1))
+        self.assertEqual(s["c"], ("ok 1 z", None))
+
+
+class Iasl(unittest.TestCase):
+    def test_corrupt_scope_length_is_caught(self):
+        from workbench import dmar
+        good = dmar.table([dmar.qemu_drhd(), dmar.rmrr(0x1000000, 0x1000fff,
+                           [dmar.device_scope("endpoint", 0, [(3, 0)])])])
+        self.assertIsNone(iasl.check(good))
+        bad = bytearray(good)
+        bad[48 + 24 + 24 + 1] = 0          # RMRR's first scope: length 0
+        bad[9] = (bad[9] + 0x0a) & 0xff    # keep the checksum valid
+        self.assertIsNotNone(iasl.check(bytes(bad)))

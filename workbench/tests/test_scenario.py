@@ -1,0 +1,180 @@
+import glob
+import os
+import struct
+import tempfile
+import unittest
+
+from workbench import dmar, qemu, scenario
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_text(text):
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(text)
+    try:
+        return scenario.load(f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def decode(table):
+    """Independent decoder: [(type, fields, [scopes])] from a DMAR table."""
+    assert table[:4] == b"DMAR"
+    length = struct.unpack_from("<I", table, 4)[0]
+    out, off = [], 48
+    while off < length:
+        typ, slen = struct.unpack_from("<HH", table, off)
+        head = 16 if typ == 0 else 24
+        scopes, s = [], off + head
+        while s < off + slen:
+            stype, sl, _, enum, bus = struct.unpack_from("<BBHBB", table, s)
+            path = [tuple(table[s + 6 + 2 * i:s + 8 + 2 * i]) for i in range((sl - 6) // 2)]
+            scopes.append((stype, bus, path))
+            s += sl
+        if typ == 1:
+            base, end = struct.unpack_from("<QQ", table, off + 8)
+            out.append(("rmrr", base, end, scopes))
+        else:
+            out.append(("drhd", struct.unpack_from("<Q", table, off + 8)[0], table[off + 4], scopes))
+        off += slen
+    return out
+
+
+class Scenarios(unittest.TestCase):
+    def test_every_shipped_scenario_loads_and_encodes(self):
+        paths = glob.glob(os.path.join(TOP, "scenarios/*.toml"))
+        self.assertGreaterEqual(len(paths), 4)
+        for p in paths:
+            sc = scenario.load(p)
+            table = dmar.build(sc)
+            self.assertTrue(dmar.checksum_ok(table), p)
+            self.assertEqual(len(table), struct.unpack_from("<I", table, 4)[0])
+
+    def test_hp_topology_matches_the_boot_log(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
+        self.assertEqual([d.bdf for d in sc.devices],
+                         ["01:00.0", "01:00.2", "02:00.0", "03:00.0", "03:00.1", "03:00.2", "03:00.3"])
+        sizes = [r.size for r in sc.rmrrs]
+        self.assertEqual(sizes, [0x10000, 0x4000, 0x2000])
+        for r in sc.rmrrs:
+            named = sorted(d.bdf for s in r.scopes for d in sc.scope_devices(s))
+            self.assertEqual(named, sorted(d.bdf for d in sc.devices))
+
+    def test_drhd_is_qemus_unit(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/no-rmrr.toml"))
+        table = dmar.build(sc)
+        self.assertEqual(table[10:16], b"BOCHS ")
+        self.assertEqual(table[16:24], b"BXPC    ")
+        self.assertGreater(struct.unpack_from("<I", table, 24)[0], 1)
+        (kind, base, flags, scopes), = decode(table)
+        self.assertEqual((kind, base, flags), ("drhd", 0xfed90000, 1))
+        self.assertEqual(scopes, [(3, 0xff, [(0, 0)])])
+
+    def test_rmrr_encoding_round_trips(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
+        rmrrs = [s for s in decode(dmar.build(sc)) if s[0] == "rmrr"]
+        self.assertEqual([(b, e) for _, b, e, _ in rmrrs], [(r.base, r.end) for r in sc.rmrrs])
+        self.assertEqual(rmrrs[0][3][0], (1, 0, [(2, 0), (0, 0)]))
+
+    def test_memmap_reserves_every_rmrr(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/xen-bdw.toml"))
+        self.assertEqual(qemu.memmap_args(sc),
+                         ["memmap=0x14000$0x2b80a000", "memmap=0x2800000$0x2d000000"])
+
+    def test_multifunction_flag_on_function_zero_only(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
+        args = " ".join(qemu.device_args(sc))
+        self.assertIn("id=nic0,bus=rp3,addr=0x0.0,dma_mask=0xffffffffffffffff,multifunction=on", args)
+        self.assertNotIn("id=nic1,bus=rp3,addr=0x0.1,dma_mask=0xffffffffffffffff,multifunction", args)
+
+    def test_bridge_scope_covers_devices_below(self):
+        sc = load_text("""
+memory = "512M"
+[[port]]
+name = "rp"
+slot = "04.0"
+[[device]]
+name = "a"
+model = "edu"
+port = "rp"
+slot = "00.0"
+[[rmrr]]
+base = 0x1000000
+end = 0x1000fff
+scope = [ { type = "bridge", bus = 0, path = ["04.0"] } ]
+""")
+        self.assertEqual([d.name for d in sc.scope_devices(sc.rmrrs[0].scopes[0])], ["a"])
+
+
+class ScenarioErrors(unittest.TestCase):
+    BASE = """
+memory = "512M"
+[[device]]
+name = "a"
+model = "edu"
+slot = "03.0"
+"""
+
+    def assertRejected(self, text, words):
+        with self.assertRaises(scenario.ScenarioError) as cm:
+            load_text(self.BASE + text)
+        self.assertIn(words, str(cm.exception))
+
+    def test_scope_naming_no_device(self):
+        self.assertRejected("""
+[[rmrr]]
+base = 0x1000000
+end = 0x1000fff
+scope = [ { bus = 0, path = ["05.0"] } ]
+""", "names no device")
+
+    def test_unaligned_range(self):
+        self.assertRejected("""
+[[rmrr]]
+base = 0x1000800
+end = 0x1000fff
+scope = [ { bus = 0, path = ["03.0"] } ]
+""", "4 KiB aligned")
+
+    def test_range_beyond_ram(self):
+        self.assertRejected("""
+[[rmrr]]
+base = 0x40000000
+end = 0x40000fff
+scope = [ { bus = 0, path = ["03.0"] } ]
+""", "beyond guest RAM")
+
+    def test_slot_taken_twice(self):
+        self.assertRejected("""
+[[device]]
+name = "b"
+model = "edu"
+slot = "03.0"
+""", "already used")
+
+    def test_unknown_model(self):
+        self.assertRejected("""
+[[device]]
+name = "b"
+model = "e1000"
+slot = "04.0"
+""", "unknown model")
+
+    def test_bridge_type_on_endpoint(self):
+        self.assertRejected("""
+[[rmrr]]
+base = 0x1000000
+end = 0x1000fff
+scope = [ { type = "bridge", bus = 0, path = ["03.0"] } ]
+""", "type does not match")
+
+    def test_dangling_scope_allowed_when_declared(self):
+        sc = load_text(self.BASE + """
+[[rmrr]]
+base = 0x0
+end = 0x0
+dangling = true
+scope = [ { bus = 0, path = ["09.0"] } ]
+""")
+        self.assertEqual(qemu.memmap_args(sc), [])
