@@ -37,9 +37,9 @@ kernel: tree
 selftests: kernel
 	@mkdir -p $(TESTS)
 	@for t in $(RMRR_TESTS); do \
-		gcc -static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE \
-			-isystem $(KOUT)/usr/include -I $(SELFTESTS_SRC) \
-			-o $(TESTS)/$$t $(SELFTESTS_SRC)/$$t.c || exit 1; \
+		(cd $(SELFTESTS_SRC) && gcc -static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE \
+			-isystem $(CURDIR)/$(KOUT)/usr/include \
+			-o $(CURDIR)/$(TESTS)/$$t $$t.c) || exit 1; \
 	done
 	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS))"
 

@@ -38,9 +38,15 @@ extract_base() {
 	echo "  EXTRACT $tarball"
 	tar -C "$top/build" -xJf "$tarball"
 	mv "$top/build/linux-source-6.12" "$tree"
-	git_tree init -q -b base
+	# Debian's packaging adds "/*" to the top-level .gitignore, which would
+	# hide every new file a patch adds; the base keeps upstream's rules.
+	sed -i '/^# Debian packaging: ignore everything/,$d' "$tree/.gitignore"
+	sed -i '${/^#$/d}' "$tree/.gitignore"
+	git_tree init -q -b debian
 	git_tree add -A -f .
 	git_tree commit -q -m "Linux $(kernel_version "$tree") (Debian linux-source-6.12)"
+	git_tree config user.name "RMRR workbench"
+	git_tree config user.email "rmrr-workbench@lists.example.org"
 	git_tree tag base
 	git_tree checkout -q -b rmrr
 }

@@ -1,0 +1,75 @@
+#!/bin/bash
+# Static checks of the series, failing on anything new:
+#   - scripts/checkpatch.pl --strict on every patch in patches/series;
+#   - sparse (C=2) and W=1 over every kernel C file the series touches,
+#     compared with the same files built from the unpatched base, so only
+#     findings the series introduces count;
+#   - the selftests compile with -Wall -Wextra -Werror.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tree=$top/build/linux
+out=$top/build/check
+fail=0
+
+cd "$top"
+echo "== checkpatch --strict"
+while read -r p; do
+	case "$p" in ''|'#'*) continue ;; esac
+	if ! res=$("$tree"/scripts/checkpatch.pl --strict -q --no-summary "patches/$p" 2>&1); then
+		echo "FAIL $p"; echo "$res" | sed 's/^/    /'; fail=1
+	elif [ -n "$res" ]; then
+		echo "FAIL $p"; echo "$res" | sed 's/^/    /'; fail=1
+	else
+		echo "ok   $p"
+	fi
+done < patches/series
+
+mapfile -t files < <(git -C "$tree" diff --name-only --diff-filter=AM base..HEAD -- '*.c' |
+	grep -vE '^(tools|samples|scripts|Documentation)/' || true)
+
+# Build the touched objects with sparse and W=1 in one tree; print the
+# findings without line numbers so the two trees can be compared.
+findings() {
+	local src=$1 obj=$2
+	mkdir -p "$obj"
+	cp "$top/build/obj/.config" "$obj/.config"
+	make -s -C "$src" O="$obj" olddefconfig >/dev/null
+	make -s -C "$src" O="$obj" -j"$(nproc)" prepare >/dev/null 2>&1
+	local f
+	for f in "${files[@]}"; do
+		[ -f "$src/$f" ] || continue
+		touch "$src/$f"
+		make -s -C "$src" O="$obj" C=2 W=1 CHECKFLAGS="-Wno-decl" "${f%.c}.o" 2>&1 |
+			grep -E 'warning:|error:' | sed -E "s#^$src/##; s#:[0-9]+:[0-9]+:#:#; s#:[0-9]+:#:#" || true
+	done | sort -u
+}
+
+echo "== sparse C=2 and W=1 over ${#files[@]} touched kernel file(s)"
+if [ ${#files[@]} -gt 0 ]; then
+	[ -f "$top/build/obj/.config" ] || { echo "no build/obj/.config: run 'make kernel' first"; exit 1; }
+	base=$top/build/base
+	[ -d "$base" ] || git -C "$tree" worktree add -q --detach "$base" base
+	git -C "$base" checkout -q --detach base
+	findings "$base" "$out/base" > "$out.base.txt"
+	findings "$tree" "$out/series" > "$out.series.txt"
+	new=$(comm -13 "$out.base.txt" "$out.series.txt")
+	if [ -n "$new" ]; then
+		echo "FAIL new findings:"; echo "$new" | sed 's/^/    /'; fail=1
+	else
+		echo "ok   no new findings ($(wc -l < "$out.base.txt") already in the base)"
+	fi
+fi
+
+echo "== selftests -Wall -Wextra -Werror"
+for t in rmrr_groups rmrr_vfio; do
+	if gcc -fsyntax-only -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-parameter \
+		-Wno-sign-compare -Wno-missing-field-initializers -D_GNU_SOURCE \
+		-isystem "$top/build/obj/usr/include" \
+		"$tree/tools/testing/selftests/iommu/$t.c"; then
+		echo "ok   $t"
+	else
+		echo "FAIL $t"; fail=1
+	fi
+done
+exit $fail
