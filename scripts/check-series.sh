@@ -16,7 +16,7 @@ cd "$top"
 echo "== checkpatch --strict"
 while read -r p; do
 	case "$p" in ''|'#'*) continue ;; esac
-	if ! res=$("$tree"/scripts/checkpatch.pl --strict -q --no-summary "patches/$p" 2>&1); then
+	if ! res=$(cd "$tree" && PATH=/usr/bin:$PATH scripts/checkpatch.pl --strict -q --no-summary "$top/patches/$p" 2>&1); then
 		echo "FAIL $p"; echo "$res" | sed 's/^/    /'; fail=1
 	elif [ -n "$res" ]; then
 		echo "FAIL $p"; echo "$res" | sed 's/^/    /'; fail=1

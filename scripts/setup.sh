@@ -11,6 +11,7 @@ PACKAGES=(
 	sparse				# C=2 checks of the series
 	gcc make flex bison bc libelf-dev libssl-dev dwarves
 	cpio xz-utils gzip ccache git python3 perl kmod rsync
+	python3-ply python3-git		# checkpatch.pl's SPDX check
 	libc6-dev			# static test binaries
 )
 

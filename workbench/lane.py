@@ -1,8 +1,10 @@
 """The default test lane: everything `make test` runs, one summary.
 
   1. the workbench's own unit tests (generator, parsers);
-  2. iasl over every scenario's DMAR table;
-  3. per scenario, one boot of build/bzImage running the VM tests
+  2. static checks of the series (scripts/check-series.sh: checkpatch
+     --strict, sparse and W=1 against the base, selftests -Werror);
+  3. iasl over every scenario's DMAR table;
+  4. per scenario, one boot of build/bzImage running the VM tests
      (tests/vm/*.sh and the static kselftests in build/tests), plus the
      KUnit results the kernel printed at boot and the console verdict.
 
@@ -13,6 +15,7 @@ skip of a test the scenario lists in must_run is a failure.
 import concurrent.futures
 import glob
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -51,6 +54,28 @@ def unit_tests(tally):
             tally.add(f"unit.{test.id()}", "skip", reason)
 
     suite.run(Result())
+
+
+def series_checks(tally):
+    """One case per line that check-series.sh prints as ok/FAIL."""
+    proc = subprocess.run([os.path.join(TOP, "scripts/check-series.sh")], cwd=TOP,
+                          capture_output=True, text=True)
+    log = os.path.join(TOP, "build/logs/check-series.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w") as f:
+        f.write(proc.stdout + proc.stderr)
+    section, seen, detail = "", 0, []
+    for line in proc.stdout.splitlines():
+        if line.startswith("== "):
+            section = line[3:].split()[0]
+        elif line.startswith(("ok   ", "FAIL ")):
+            status = "pass" if line.startswith("ok") else "fail"
+            tally.add(f"check.{section}.{line[5:].strip()}", status, line, log)
+            seen += 1
+    if proc.returncode and not any(c[1] == "fail" and c[0].startswith("check.") for c in tally.cases):
+        tally.add("check.series", "fail", f"check-series.sh exit status {proc.returncode}", log)
+    elif not seen:
+        tally.add("check.series", "fail", "check-series.sh reported nothing", log)
 
 
 def iasl_checks(tally, scenarios):
@@ -135,6 +160,7 @@ def main(argv=()):
     tally = Tally()
 
     unit_tests(tally)
+    series_checks(tally)
     iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {sc.name: pool.submit(run_scenario, sc, kernel, VM_TESTS, log_root) for sc in scenarios}
