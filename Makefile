@@ -13,7 +13,7 @@ BUILD   := build
 KOUT    := $(BUILD)/obj
 TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
-RMRR_TESTS := rmrr_groups rmrr_vfio
+RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
 .PHONY: all setup tree export kernel selftests demo test check pytest clean distclean
 

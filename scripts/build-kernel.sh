@@ -48,5 +48,5 @@ jobs=${JOBS:-$(nproc)}
 # headers_install gives the selftests this tree's uapi (vfio.h, iommufd.h).
 EXTRA_TARGETS=(headers)
 make -s -C "$src" O="$out" -j"$jobs" CC="ccache gcc" HOSTCC="ccache gcc" \
-	KBUILD_BUILD_TIMESTAMP="workbench" KBUILD_BUILD_USER=wb KBUILD_BUILD_HOST=wb \
+	KBUILD_BUILD_USER=wb KBUILD_BUILD_HOST=wb \
 	bzImage "${EXTRA_TARGETS[@]}"

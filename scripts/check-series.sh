@@ -62,7 +62,7 @@ if [ ${#files[@]} -gt 0 ]; then
 fi
 
 echo "== selftests -Wall -Wextra -Werror"
-for t in rmrr_groups rmrr_vfio; do
+for t in rmrr_groups rmrr_vfio rmrr_rescan; do
 	if gcc -fsyntax-only -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-parameter \
 		-Wno-sign-compare -Wno-missing-field-initializers -D_GNU_SOURCE \
 		-isystem "$top/build/obj/usr/include" \

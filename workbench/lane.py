@@ -23,7 +23,8 @@ import unittest
 from . import dmar, iasl, scenario, tap, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_vfio"]
+# Run in this order; rmrr_rescan removes and re-adds devices, so it is last.
+VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_vfio", "rmrr_rescan"]
 
 
 class Tally:
@@ -163,7 +164,8 @@ def main(argv=()):
     series_checks(tally)
     iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {sc.name: pool.submit(run_scenario, sc, kernel, VM_TESTS, log_root) for sc in scenarios}
+        boots = [b for sc in scenarios for b in [sc] + sc.variants]
+        jobs = {b.name: pool.submit(run_scenario, b, kernel, VM_TESTS, log_root) for b in boots}
         for name in sorted(jobs):
             res, cases = jobs[name].result()
             for c in cases:

@@ -39,7 +39,7 @@ def device_args(scenario):
     for p in sorted(scenario.ports, key=lambda p: (p.dev, p.fn)):
         props = [f"pcie-root-port,id={p.name},bus=pcie.0,addr={p.dev:#x}.{p.fn}",
                  f"chassis={p.chassis},slot={p.chassis}"]
-        if p.fn == 0 and _multifunction(p, scenario.ports):
+        if _multifunction(p, scenario.ports):
             props.append("multifunction=on")
         args += ["-device", ",".join(props)]
     for d in sorted(scenario.devices, key=lambda d: (d.bus, d.dev, d.fn)):
@@ -47,7 +47,10 @@ def device_args(scenario):
         props = [model, f"id={d.name}", f"bus={d.port or 'pcie.0'}", f"addr={d.dev:#x}.{d.fn}"]
         if extra:
             props.append(extra)
-        if d.fn == 0 and _multifunction(d, scenario.devices):
+        # Every function says it is part of a multi-function device, as
+        # real multi-function hardware does; Linux reads the bit per function
+        # when a device is hot-added or rescanned.
+        if _multifunction(d, scenario.devices):
             props.append("multifunction=on")
         args += ["-device", ",".join(props)]
     return args

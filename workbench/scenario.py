@@ -26,6 +26,11 @@ claims about it; nothing in it is code.  Example::
     env = { RMRR_TEST_DEVICE = "0000:01:00.0" }
     must_run = ["rmrr_vfio.vfio_rmrr.set_container_refused"]   # a SKIP fails
 
+    [[variant]]               # the same machine booted again, differently
+    name = "split"            # run as "<scenario>+split"
+    cmdline = ["iommu.direct_share_groups=0"]
+    must_run = [...]          # replaces the scenario's list
+
 Root-port secondary bus numbers follow the firmware's depth-first
 enumeration: ports sorted by slot get buses 1, 2, 3 ...  Every scope must
 name a device or port of the topology unless the RMRR says
@@ -140,6 +145,7 @@ class Scenario:
     smp: int = 1
     test_env: dict = dataclasses.field(default_factory=dict)
     must_run: list = dataclasses.field(default_factory=list)
+    variants: list = dataclasses.field(default_factory=list)
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -262,4 +268,9 @@ def load(path):
                   dict(tests.get("env", {})), list(tests.get("must_run", [])))
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
+    for v in raw.get("variant", []):
+        sc.variants.append(dataclasses.replace(
+            sc, name=f"{name}+{v['name']}", cmdline=sc.cmdline + list(v.get("cmdline", [])),
+            test_env={**sc.test_env, **v.get("env", {})},
+            must_run=list(v.get("must_run", [])), variants=[]))
     return sc

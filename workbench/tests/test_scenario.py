@@ -82,11 +82,12 @@ class Scenarios(unittest.TestCase):
         self.assertEqual(qemu.memmap_args(sc),
                          ["memmap=0x14000$0x2b80a000", "memmap=0x2800000$0x2d000000"])
 
-    def test_multifunction_flag_on_function_zero_only(self):
+    def test_multifunction_flag_on_every_function(self):
         sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
         args = " ".join(qemu.device_args(sc))
         self.assertIn("id=nic0,bus=rp3,addr=0x0.0,dma_mask=0xffffffffffffffff,multifunction=on", args)
-        self.assertNotIn("id=nic1,bus=rp3,addr=0x0.1,dma_mask=0xffffffffffffffff,multifunction", args)
+        self.assertIn("id=nic3,bus=rp3,addr=0x0.3,dma_mask=0xffffffffffffffff,multifunction=on", args)
+        self.assertIn("id=sa,bus=rp2,addr=0x0.0,dma_mask=0xffffffffffffffff -device", args)
 
     def test_bridge_scope_covers_devices_below(self):
         sc = load_text("""
