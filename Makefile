@@ -2,6 +2,7 @@
 #
 #   make demo      set up, build, boot hp-dl360p-gen8 and show RMRR handling
 #   make test      the default test lane; ends with "N passed, N failed"
+#   make corpus    every real firmware DMAR table in ../shared/dmar-corpus, one VM each
 #   make check     checkpatch --strict, sparse and W=1 over the series
 #   make tree      build/linux from the tarball + patches/series (git am)
 #   make export    build/linux commits -> patches/ (format-patch + series)
@@ -15,7 +16,7 @@ TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
-.PHONY: all setup tree export kernel selftests demo test check pytest clean distclean
+.PHONY: all setup tree export kernel selftests demo test corpus check pytest clean distclean
 
 all: kernel selftests
 
@@ -48,6 +49,10 @@ demo: kernel selftests
 
 test: kernel selftests
 	@$(PYTHON) -m workbench lane
+
+# One boot per real firmware table (the lane runs a fixed sample of them).
+corpus: kernel selftests
+	@$(PYTHON) -m workbench corpus
 
 check: tree
 	@scripts/check-series.sh

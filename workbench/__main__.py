@@ -7,6 +7,8 @@
                                its status; console saved under --log-dir
   demo [SCENARIO]              boot and show RMRRs, groups and VFIO's answer
   lane                         the default test lane (make test)
+  corpus [--sample] [IDs...]   boot real firmware DMAR tables (../shared/dmar-corpus)
+                               and run the read-only RMRR tests on each
 """
 
 import argparse
@@ -14,7 +16,7 @@ import glob
 import os
 import sys
 
-from . import dmar, iasl, lane, qemu, scenario, vm
+from . import corpus, corpus_run, dmar, iasl, lane, qemu, scenario, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,6 +80,11 @@ def cmd_lane(args):
     return lane.main()
 
 
+def cmd_corpus(args):
+    return corpus_run.main(args.ids, sample=args.sample, jobs=args.jobs, kernel=args.kernel,
+                           tests_dir=args.tests, corpus_dir=args.corpus)
+
+
 def cmd_demo(args):
     sc = scenario.load(scenario_path(args.scenario))
     with open(os.path.join(TOP, "tests/vm/demo.sh")) as f:
@@ -119,6 +126,15 @@ def main(argv=None):
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("lane")
     p.set_defaults(fn=cmd_lane)
+    p = sub.add_parser("corpus")
+    p.add_argument("ids", nargs="*", type=int, help="corpus table IDs (default: all)")
+    p.add_argument("--sample", action="store_true", help="the lane's fixed sample only")
+    p.add_argument("--jobs", type=int, default=2, help="VMs at a time")
+    p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
+    p.add_argument("--tests", default=os.path.join(TOP, "build/tests"),
+                   help="directory of the static selftest binaries")
+    p.add_argument("--corpus", default=corpus.DEFAULT_DIR)
+    p.set_defaults(fn=cmd_corpus)
     p = sub.add_parser("demo")
     p.add_argument("scenario", nargs="?", default="hp-dl360p-gen8")
     p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))

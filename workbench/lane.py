@@ -6,7 +6,8 @@
   3. iasl over every scenario's DMAR table;
   4. per scenario, one boot of build/bzImage running the VM tests
      (tests/vm/*.sh and the static kselftests in build/tests), plus the
-     KUnit results the kernel printed at boot and the console verdict.
+     KUnit results the kernel printed at boot and the console verdict;
+  5. a fixed sample of real firmware DMAR tables (corpus.py), one boot each.
 
 The last line is "N passed, N failed"; skips are listed above it, and a
 skip of a test the scenario lists in must_run is a failure.
@@ -153,6 +154,19 @@ def run_scenario(sc, kernel, tests, log_root):
     return res, vm_results(sc, res, tests)
 
 
+def corpus_sample(tally):
+    """One case per table of the fixed sample of real firmware DMAR tables
+    (workbench/corpus.py), booted like `python3 -m workbench corpus --sample`."""
+    from . import corpus, corpus_run     # imported here: corpus_run imports this module
+    if not os.path.exists(os.path.join(corpus.DEFAULT_DIR, "corpus.json")):
+        tally.add("corpus.sample", "skip", f"no DMAR corpus at {corpus.DEFAULT_DIR}")
+        return
+    for o in corpus_run.run_tables(corpus.SAMPLE):
+        tally.add(f"corpus.{o.id}", o.status, o.detail, o.log_dir)
+        if o.status != "skip":
+            print(f"# corpus.{o.id}: boot+tests {o.elapsed:.1f}s, {o.detail or 'ok'}", flush=True)
+
+
 def main(argv=()):
     start = time.monotonic()
     kernel = os.path.join(TOP, "build/bzImage")
@@ -171,6 +185,7 @@ def main(argv=()):
             for c in cases:
                 tally.add(*c)
             print(f"# {name}: boot+tests {res.elapsed:.1f}s, {res.verdict()}", flush=True)
+    corpus_sample(tally)
 
     for name, status, detail, log in tally.cases:
         if status == "skip":
