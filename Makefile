@@ -3,6 +3,8 @@
 #   make demo      set up, build, boot hp-dl360p-gen8 and show RMRR handling
 #   make test      the default test lane; ends with "N passed, N failed"
 #   make corpus    every real firmware DMAR table in ../shared/dmar-corpus, one VM each
+#   make hostile   every malformed DMAR table of the generator, one VM each
+#   make debug     the VM tests on a KASAN/lockdep/kmemleak kernel (longer)
 #   make check     checkpatch --strict, sparse and W=1 over the series
 #   make tree      build/linux from the tarball + patches/series (git am)
 #   make export    build/linux commits -> patches/ (format-patch + series)
@@ -16,7 +18,7 @@ TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
-.PHONY: all setup tree export kernel selftests demo test corpus check pytest clean distclean
+.PHONY: all setup tree export kernel selftests demo test corpus hostile debug check pytest clean distclean
 
 all: kernel selftests
 
@@ -53,6 +55,18 @@ test: kernel selftests
 # One boot per real firmware table (the lane runs a fixed sample of them).
 corpus: kernel selftests
 	@$(PYTHON) -m workbench corpus
+
+# One boot per malformed DMAR table (fixed seed; the lane runs one per kind).
+hostile: kernel selftests
+	@$(PYTHON) -m workbench hostile
+
+# The debug lane: KASAN, lockdep, kmemleak, fault injection (configs/debug.config
+# over the test config), its own build directory, every VM test and KUnit suite.
+debug: selftests
+	@scripts/build-kernel.sh $(BUILD)/obj-debug configs/test.config configs/debug.config
+	@cp $(BUILD)/obj-debug/arch/x86/boot/bzImage $(BUILD)/bzImage-debug
+	@$(PYTHON) -m workbench lane --vm-only --kernel $(BUILD)/bzImage-debug \
+		--log-dir $(BUILD)/logs/debug --timeout 900
 
 check: tree
 	@scripts/check-series.sh

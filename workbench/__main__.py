@@ -7,6 +7,7 @@
                                its status; console saved under --log-dir
   demo [SCENARIO]              boot and show RMRRs, groups and VFIO's answer
   lane                         the default test lane (make test)
+  hostile [--sample] [IDs...]  boot malformed DMAR tables (fixed seed)
   corpus [--sample] [IDs...]   boot real firmware DMAR tables (../shared/dmar-corpus)
                                and run the read-only RMRR tests on each
 """
@@ -16,7 +17,7 @@ import glob
 import os
 import sys
 
-from . import corpus, corpus_run, dmar, iasl, lane, qemu, scenario, vm
+from . import corpus, corpus_run, dmar, hostile, iasl, lane, qemu, scenario, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,12 +78,16 @@ def cmd_run(args):
 
 
 def cmd_lane(args):
-    return lane.main()
+    return lane.main(args.lane_args)
 
 
 def cmd_corpus(args):
     return corpus_run.main(args.ids, sample=args.sample, jobs=args.jobs, kernel=args.kernel,
                            tests_dir=args.tests, corpus_dir=args.corpus)
+
+
+def cmd_hostile(args):
+    return hostile.main(args.ids, sample_only=args.sample, jobs=args.jobs, kernel=args.kernel)
 
 
 def cmd_demo(args):
@@ -124,7 +129,8 @@ def main(argv=None):
     p.add_argument("--log-dir")
     p.add_argument("--show-console", action="store_true")
     p.set_defaults(fn=cmd_run)
-    p = sub.add_parser("lane")
+    p = sub.add_parser("lane", add_help=False)
+    p.add_argument("lane_args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_lane)
     p = sub.add_parser("corpus")
     p.add_argument("ids", nargs="*", type=int, help="corpus table IDs (default: all)")
@@ -135,6 +141,12 @@ def main(argv=None):
                    help="directory of the static selftest binaries")
     p.add_argument("--corpus", default=corpus.DEFAULT_DIR)
     p.set_defaults(fn=cmd_corpus)
+    p = sub.add_parser("hostile")
+    p.add_argument("ids", nargs="*", type=int, help="table numbers (default: all)")
+    p.add_argument("--sample", action="store_true", help="one table per kind (the lane's)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
+    p.set_defaults(fn=cmd_hostile)
     p = sub.add_parser("demo")
     p.add_argument("scenario", nargs="?", default="hp-dl360p-gen8")
     p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))

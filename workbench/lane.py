@@ -86,11 +86,21 @@ def iasl_checks(tally, scenarios):
         tally.add(f"iasl.{sc.name}", "fail" if problem else "pass", problem or "")
 
 
+# With CONFIG_DEBUG_KMEMLEAK (the debug lane) scan for leaks after the
+# tests; the kernel then reports "kmemleak: N new suspected memory leaks"
+# on the console, which fails the run like any other splat.
+KMEMLEAK_SCAN = """if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak; sleep 1; echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak | head -40
+fi"""
+
+
 def guest_script(sc, tests):
     lines = ["cd /tests"]
     lines += [f"export {k}='{v}'" for k, v in sorted(sc.test_env.items())]
     for t in tests:
         lines += [f'echo "WB-TEST {t}"', f"./{t}", 'echo "WB-RC $?"']
+    lines.append(KMEMLEAK_SCAN)
     return "\n".join(lines) + "\n"
 
 
@@ -144,13 +154,13 @@ def vm_results(sc, res, tests):
     return [(f"{sc.name}/{n}", s, d, log) for n, s, d, log in cases]
 
 
-def run_scenario(sc, kernel, tests, log_root):
+def run_scenario(sc, kernel, tests, log_root, timeout=300):
     files = []
     for t in tests:
         path = os.path.join(TOP, "tests/vm", t) if t.endswith(".sh") else os.path.join(TOP, "build/tests", t)
         files.append(path)
     log_dir = os.path.join(log_root, sc.name)
-    res = vm.run(sc, kernel, guest_script(sc, tests), log_dir, test_files=files, timeout=300)
+    res = vm.run(sc, kernel, guest_script(sc, tests), log_dir, test_files=files, timeout=timeout)
     return res, vm_results(sc, res, tests)
 
 
@@ -167,25 +177,51 @@ def corpus_sample(tally):
             print(f"# corpus.{o.id}: boot+tests {o.elapsed:.1f}s, {o.detail or 'ok'}", flush=True)
 
 
+def parse_args(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="workbench lane")
+    ap.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
+    ap.add_argument("--log-dir", default=os.path.join(TOP, "build/logs/lane"))
+    ap.add_argument("--vm-only", action="store_true",
+                    help="only the VM boots: no unit tests, static checks or iasl")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per boot")
+    return ap.parse_args(list(argv))
+
+
+def hostile_sample(tally):
+    """One malformed DMAR table per kind (workbench/hostile.py)."""
+    from . import hostile
+    tables = hostile.sample(hostile.generate())
+    for o in hostile.run(tables, os.path.join(TOP, "build/bzImage"),
+                         os.path.join(TOP, "build/tests"),
+                         os.path.join(TOP, "build/logs/hostile")):
+        tally.add(f"hostile.{o.id}.{o.title.split(':')[0]}", o.status, o.detail, o.log_dir)
+
+
 def main(argv=()):
+    args = parse_args(argv)
     start = time.monotonic()
-    kernel = os.path.join(TOP, "build/bzImage")
-    log_root = os.path.join(TOP, "build/logs/lane")
+    kernel = args.kernel
+    log_root = args.log_dir
     scenarios = [scenario.load(p) for p in sorted(glob.glob(os.path.join(TOP, "scenarios/*.toml")))]
     tally = Tally()
 
-    unit_tests(tally)
-    series_checks(tally)
-    iasl_checks(tally, scenarios)
+    if not args.vm_only:
+        unit_tests(tally)
+        series_checks(tally)
+        iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         boots = [b for sc in scenarios for b in [sc] + sc.variants]
-        jobs = {b.name: pool.submit(run_scenario, b, kernel, VM_TESTS, log_root) for b in boots}
+        jobs = {b.name: pool.submit(run_scenario, b, kernel, VM_TESTS, log_root, args.timeout)
+                for b in boots}
         for name in sorted(jobs):
             res, cases = jobs[name].result()
             for c in cases:
                 tally.add(*c)
             print(f"# {name}: boot+tests {res.elapsed:.1f}s, {res.verdict()}", flush=True)
-    corpus_sample(tally)
+    if not args.vm_only:
+        corpus_sample(tally)
+        hostile_sample(tally)
 
     for name, status, detail, log in tally.cases:
         if status == "skip":
