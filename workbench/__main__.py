@@ -78,7 +78,7 @@ def cmd_run(args):
 
 
 def cmd_lane(args):
-    return lane.main(args.lane_args)
+    return lane.main([])
 
 
 def cmd_corpus(args):
@@ -105,6 +105,9 @@ def cmd_demo(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lane"]:            # the lane parses its own options
+        return lane.main(argv[1:])
     ap = argparse.ArgumentParser(prog="workbench")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("dmar")
@@ -129,8 +132,7 @@ def main(argv=None):
     p.add_argument("--log-dir")
     p.add_argument("--show-console", action="store_true")
     p.set_defaults(fn=cmd_run)
-    p = sub.add_parser("lane", add_help=False)
-    p.add_argument("lane_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("lane", help="the default test lane; --help for its options")
     p.set_defaults(fn=cmd_lane)
     p = sub.add_parser("corpus")
     p.add_argument("ids", nargs="*", type=int, help="corpus table IDs (default: all)")
