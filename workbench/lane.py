@@ -164,14 +164,14 @@ def run_scenario(sc, kernel, tests, log_root, timeout=300):
     return res, vm_results(sc, res, tests)
 
 
-def corpus_sample(tally):
+def corpus_sample(tally, kernel):
     """One case per table of the fixed sample of real firmware DMAR tables
     (workbench/corpus.py), booted like `python3 -m workbench corpus --sample`."""
     from . import corpus, corpus_run     # imported here: corpus_run imports this module
     if not os.path.exists(os.path.join(corpus.DEFAULT_DIR, "corpus.json")):
         tally.add("corpus.sample", "skip", f"no DMAR corpus at {corpus.DEFAULT_DIR}")
         return
-    for o in corpus_run.run_tables(corpus.SAMPLE):
+    for o in corpus_run.run_tables(corpus.SAMPLE, kernel=kernel):
         tally.add(f"corpus.{o.id}", o.status, o.detail, o.log_dir)
         if o.status != "skip":
             print(f"# corpus.{o.id}: boot+tests {o.elapsed:.1f}s, {o.detail or 'ok'}", flush=True)
@@ -183,17 +183,17 @@ def parse_args(argv):
     ap.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
     ap.add_argument("--log-dir", default=os.path.join(TOP, "build/logs/lane"))
     ap.add_argument("--vm-only", action="store_true",
-                    help="only the VM boots: no unit tests, static checks or iasl")
+                    help="only the scenario boots: no unit tests, static checks, iasl, "
+                         "corpus or malformed-table samples")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per boot")
     return ap.parse_args(list(argv))
 
 
-def hostile_sample(tally):
+def hostile_sample(tally, kernel):
     """One malformed DMAR table per kind (workbench/hostile.py)."""
     from . import hostile
     tables = hostile.sample(hostile.generate())
-    for o in hostile.run(tables, os.path.join(TOP, "build/bzImage"),
-                         os.path.join(TOP, "build/tests"),
+    for o in hostile.run(tables, kernel, os.path.join(TOP, "build/tests"),
                          os.path.join(TOP, "build/logs/hostile")):
         tally.add(f"hostile.{o.id}.{o.title.split(':')[0]}", o.status, o.detail, o.log_dir)
 
@@ -220,8 +220,8 @@ def main(argv=()):
                 tally.add(*c)
             print(f"# {name}: boot+tests {res.elapsed:.1f}s, {res.verdict()}", flush=True)
     if not args.vm_only:
-        corpus_sample(tally)
-        hostile_sample(tally)
+        corpus_sample(tally, kernel)
+        hostile_sample(tally, kernel)
 
     for name, status, detail, log in tally.cases:
         if status == "skip":
