@@ -18,7 +18,7 @@ TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
-.PHONY: all setup tree export kernel selftests demo test corpus hostile debug check pytest clean distclean
+.PHONY: all setup tree export kernel selftests demo test corpus hostile debug debug-corpus check pytest clean distclean
 
 all: kernel selftests
 
@@ -40,7 +40,7 @@ kernel: tree
 selftests: kernel
 	@mkdir -p $(TESTS)
 	@for t in $(RMRR_TESTS); do \
-		(cd $(SELFTESTS_SRC) && gcc -static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE \
+		(cd $(SELFTESTS_SRC) && gcc -static -pthread -O2 -Wall -Wno-unused-function -D_GNU_SOURCE \
 			-isystem $(CURDIR)/$(KOUT)/usr/include \
 			-o $(CURDIR)/$(TESTS)/$$t $$t.c) || exit 1; \
 	done
@@ -65,8 +65,14 @@ hostile: kernel selftests
 debug: selftests
 	@scripts/build-kernel.sh $(BUILD)/obj-debug configs/test.config configs/debug.config
 	@cp $(BUILD)/obj-debug/arch/x86/boot/bzImage $(BUILD)/bzImage-debug
-	@$(PYTHON) -m workbench lane --vm-only --kernel $(BUILD)/bzImage-debug \
-		--log-dir $(BUILD)/logs/debug --timeout 900
+	@$(PYTHON) -m workbench lane --vm-only --debug --kernel $(BUILD)/bzImage-debug \
+		--log-dir $(BUILD)/logs/debug --timeout 1800
+
+# The whole corpus on the debug kernel (long: about an hour on 2 cores).
+debug-corpus: selftests
+	@test -e $(BUILD)/bzImage-debug || $(MAKE) debug
+	@$(PYTHON) -m workbench corpus --kernel $(BUILD)/bzImage-debug \
+		--log-dir $(BUILD)/logs/debug-corpus --timeout 900 --jobs $(or $(JOBS),2)
 
 check: tree
 	@scripts/check-series.sh

@@ -83,7 +83,8 @@ def cmd_lane(args):
 
 def cmd_corpus(args):
     return corpus_run.main(args.ids, sample=args.sample, jobs=args.jobs, kernel=args.kernel,
-                           tests_dir=args.tests, corpus_dir=args.corpus)
+                           tests_dir=args.tests, corpus_dir=args.corpus,
+                           log_root=args.log_dir, timeout=args.timeout)
 
 
 def cmd_hostile(args):
@@ -142,6 +143,8 @@ def main(argv=None):
     p.add_argument("--tests", default=os.path.join(TOP, "build/tests"),
                    help="directory of the static selftest binaries")
     p.add_argument("--corpus", default=corpus.DEFAULT_DIR)
+    p.add_argument("--log-dir", default=corpus_run.LOG_ROOT, help="one directory per table below it")
+    p.add_argument("--timeout", type=int, default=300, help="seconds per VM (debug kernels need more)")
     p.set_defaults(fn=cmd_corpus)
     p = sub.add_parser("hostile")
     p.add_argument("ids", nargs="*", type=int, help="table numbers (default: all)")

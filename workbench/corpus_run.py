@@ -105,12 +105,12 @@ def ram_case(sc, res):
     return (name, "fail", f"not in guest RAM: {outside}", "") if outside else (name, "pass", "", "")
 
 
-def boot(entry, sc, kernel, tests_dir, log_root):
+def boot(entry, sc, kernel, tests_dir, log_root, timeout):
     log_dir = os.path.join(log_root, str(entry["id"]))
     os.makedirs(log_dir, exist_ok=True)
     write_scenario_notes(sc, os.path.join(log_dir, "scenario.txt"))
     res = vm.run(sc, kernel, lane.guest_script(sc, CORPUS_TESTS), log_dir,
-                 test_files=test_files(tests_dir), timeout=300)
+                 test_files=test_files(tests_dir), timeout=timeout)
     cases = lane.vm_results(sc, res, CORPUS_TESTS) + [ram_case(sc, res)]
     with open(os.path.join(log_dir, "cases.txt"), "w") as f:
         f.writelines(f"{s:4} {n}{': ' + d if d else ''}\n" for n, s, d, _ in cases)
@@ -134,7 +134,7 @@ def write_scenario_notes(sc, path):
 
 
 def run_tables(ids, corpus_dir=corpus.DEFAULT_DIR, kernel=None, tests_dir=None,
-               jobs=2, log_root=LOG_ROOT, report=None):
+               jobs=2, log_root=LOG_ROOT, report=None, timeout=300):
     """Convert and boot the tables `ids`, `jobs` VMs at a time; Outcomes in id order.
     `report` sees each Outcome as soon as it is known."""
     kernel = kernel or os.path.join(TOP, "build/bzImage")
@@ -154,7 +154,7 @@ def run_tables(ids, corpus_dir=corpus.DEFAULT_DIR, kernel=None, tests_dir=None,
                 outcomes[i] = Outcome(i, "skip", sc, title=title(entry))
                 report(outcomes[i])
                 continue
-            jobs_by_id[i] = pool.submit(boot, entry, sc, kernel, tests_dir, log_root)
+            jobs_by_id[i] = pool.submit(boot, entry, sc, kernel, tests_dir, log_root, timeout)
         for i, job in jobs_by_id.items():
             try:
                 outcomes[i] = job.result()
@@ -187,14 +187,16 @@ def print_summary(outcomes):
     print(f"{passed} passed, {len(failed)} failed")
 
 
-def main(ids, sample=False, jobs=2, kernel=None, tests_dir=None, corpus_dir=corpus.DEFAULT_DIR):
+def main(ids, sample=False, jobs=2, kernel=None, tests_dir=None, corpus_dir=corpus.DEFAULT_DIR,
+         log_root=LOG_ROOT, timeout=300):
     if not os.path.exists(os.path.join(corpus_dir, "corpus.json")):
         print(f"no DMAR corpus at {corpus_dir} (set WB_DMAR_CORPUS)", file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
     if not ids:
         ids = list(corpus.SAMPLE) if sample else sorted(corpus.by_id(corpus.load(corpus_dir)))
-    outcomes = run_tables(ids, corpus_dir, kernel, tests_dir, jobs, report=print_line)
+    outcomes = run_tables(ids, corpus_dir, kernel, tests_dir, jobs, log_root,
+                          report=print_line, timeout=timeout)
     print_summary(outcomes)
     failed = sum(o.status == "fail" for o in outcomes)
     return 1 if failed or not any(o.status == "pass" for o in outcomes) else 0

@@ -14,6 +14,7 @@ skip of a test the scenario lists in must_run is a failure.
 """
 
 import concurrent.futures
+import dataclasses
 import glob
 import os
 import subprocess
@@ -186,6 +187,9 @@ def parse_args(argv):
                     help="only the scenario boots: no unit tests, static checks, iasl, "
                          "corpus or malformed-table samples")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per boot")
+    ap.add_argument("--debug", action="store_true",
+                    help="the kernel is the debug build: a skip of a test a scenario "
+                         "lists in debug_must_run fails too")
     return ap.parse_args(list(argv))
 
 
@@ -212,6 +216,9 @@ def main(argv=()):
         iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         boots = [b for sc in scenarios for b in [sc] + sc.variants]
+        if args.debug:
+            boots = [dataclasses.replace(b, must_run=b.must_run + b.debug_must_run)
+                     for b in boots]
         jobs = {b.name: pool.submit(run_scenario, b, kernel, VM_TESTS, log_root, args.timeout)
                 for b in boots}
         for name in sorted(jobs):

@@ -30,6 +30,8 @@ claims about it; nothing in it is code.  Example::
     name = "split"            # run as "<scenario>+split"
     cmdline = ["iommu.direct_share_groups=0"]
     must_run = [...]          # replaces the scenario's list
+    debug_must_run = [...]    # also required on the debug kernel (lane --debug):
+                              # tests that need fault injection or sanitizers
 
 Root-port secondary bus numbers follow the firmware's depth-first
 enumeration: ports sorted by slot get buses 1, 2, 3 ...  Every scope must
@@ -145,6 +147,7 @@ class Scenario:
     smp: int = 1
     test_env: dict = dataclasses.field(default_factory=dict)
     must_run: list = dataclasses.field(default_factory=list)
+    debug_must_run: list = dataclasses.field(default_factory=list)
     variants: list = dataclasses.field(default_factory=list)
 
     def device_at(self, bdf):
@@ -265,12 +268,14 @@ def load(path):
     tests = raw.get("tests", {})
     sc = Scenario(name, raw.get("description", ""), parse_size(raw.get("memory", "1G")),
                   list(raw.get("cmdline", [])), ports, devices, rmrrs, int(raw.get("smp", 1)),
-                  dict(tests.get("env", {})), list(tests.get("must_run", [])))
+                  dict(tests.get("env", {})), list(tests.get("must_run", [])),
+                  list(tests.get("debug_must_run", [])))
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
     for v in raw.get("variant", []):
         sc.variants.append(dataclasses.replace(
             sc, name=f"{name}+{v['name']}", cmdline=sc.cmdline + list(v.get("cmdline", [])),
             test_env={**sc.test_env, **v.get("env", {})},
-            must_run=list(v.get("must_run", [])), variants=[]))
+            must_run=list(v.get("must_run", [])),
+            debug_must_run=list(v.get("debug_must_run", [])), variants=[]))
     return sc
