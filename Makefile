@@ -18,7 +18,7 @@ TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
-.PHONY: all setup tree export kernel selftests demo test corpus hostile debug debug-corpus check pytest clean distclean
+.PHONY: all setup tree export kernel selftests demo test corpus hostile debug debug-corpus bench check pytest clean distclean
 
 all: kernel selftests
 
@@ -73,6 +73,11 @@ debug-corpus: selftests
 	@test -e $(BUILD)/bzImage-debug || $(MAKE) debug
 	@$(PYTHON) -m workbench corpus --kernel $(BUILD)/bzImage-debug \
 		--log-dir $(BUILD)/logs/debug-corpus --timeout 900 --jobs $(or $(JOBS),2)
+
+# Unpatched 6.12 (tag base, build/base) against the series, one config
+# (the test config without KUnit), one boot each, one table of ratios.
+bench: selftests
+	@scripts/bench.sh
 
 check: tree
 	@scripts/check-series.sh

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-src=$top/build/linux
+src=${KSRC:-$top/build/linux}   # KSRC: another tree (make bench builds tag base)
 out=$1
 shift
 mkdir -p "$out"

@@ -17,7 +17,7 @@ import glob
 import os
 import sys
 
-from . import corpus, corpus_run, dmar, hostile, iasl, lane, qemu, scenario, vm
+from . import bench, corpus, corpus_run, dmar, hostile, iasl, lane, qemu, scenario, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -135,6 +135,8 @@ def main(argv=None):
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("lane", help="the default test lane; --help for its options")
     p.set_defaults(fn=cmd_lane)
+    p = sub.add_parser("bench", help="unpatched 6.12 against the series (make bench)")
+    p.set_defaults(fn=lambda args: bench.main())
     p = sub.add_parser("corpus")
     p.add_argument("ids", nargs="*", type=int, help="corpus table IDs (default: all)")
     p.add_argument("--sample", action="store_true", help="the lane's fixed sample only")

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * rmrr_bench: what VFIO type1 ownership and DMA mapping cost, per device,
+ * on whatever kernel boots it (the workbench runs it on unpatched 6.12 and
+ * on the series with the same config).  For each device in $BENCH_DEVICES:
+ *
+ *   BENCH claim_attach.<dev> N min median max    open group + container,
+ *   BENCH release.<dev> N min median max         SET_CONTAINER, SET_IOMMU;
+ *                                                 closing both (ns)
+ *   BENCH map_4k.<dev> / unmap_4k.<dev> ...      one 4 KiB MAP_DMA/UNMAP_DMA
+ *   BENCH map_2m.<dev> / unmap_2m.<dev> ...      one 2 MiB MAP_DMA/UNMAP_DMA
+ *   BENCH refused.<dev>                          the claim was refused
+ *   PTES <dev> <base> <end> <entries>            leaf entries the default
+ *                                                 domain holds per RMRR
+ *
+ * Built with the RMRR selftests' helpers (tools/testing/selftests/iommu).
+ */
+#include <sys/ioctl.h>
+#include <linux/vfio.h>
+
+#include "rmrr_utils.h"
+
+#define CLAIMS		30
+#define MAPS_4K		2000
+#define MAPS_2M		200
+#define BENCH_IOVA	0x100000000ULL	/* 4 GiB: clear of RMRRs and the MSI window */
+
+struct owner {
+	int group_fd;
+	int container;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, const char *dev, uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	printf("BENCH %s.%s %d %llu %llu %llu\n", what, dev, n, (unsigned long long)v[0],
+	       (unsigned long long)v[n / 2], (unsigned long long)v[n - 1]);
+}
+
+static int claim(int group, struct owner *o)
+{
+	o->group_fd = vfio_open_group(group);
+	o->container = open("/dev/vfio/vfio", O_RDWR);
+	if (o->group_fd < 0 || o->container < 0 ||
+	    ioctl(o->group_fd, VFIO_GROUP_SET_CONTAINER, &o->container) ||
+	    ioctl(o->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	return 0;
+}
+
+static void release(struct owner *o)
+{
+	if (o->group_fd >= 0)
+		close(o->group_fd);
+	if (o->container >= 0)
+		close(o->container);
+}
+
+static bool bench_claim(const char *dev, int group)
+{
+	static uint64_t attach[CLAIMS], rel[CLAIMS];
+	struct owner o;
+	int i;
+
+	for (i = 0; i < CLAIMS; i++) {
+		uint64_t t0 = now_ns(), t1;
+		int ret = claim(group, &o);
+
+		t1 = now_ns();
+		release(&o);
+		if (ret) {
+			printf("BENCH refused.%s %d\n", dev, ret);
+			return false;
+		}
+		attach[i] = t1 - t0;
+		rel[i] = now_ns() - t1;
+	}
+	report("claim_attach", dev, attach, CLAIMS);
+	report("release", dev, rel, CLAIMS);
+	return true;
+}
+
+static void bench_map(const char *dev, int group, uint64_t size, int reps,
+		      const char *map_name, const char *unmap_name)
+{
+	static uint64_t map[MAPS_4K], unmap[MAPS_4K];
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u) };
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.iova = BENCH_IOVA,
+		.size = size,
+	};
+	struct owner o;
+	void *mem;
+	int i;
+
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (mem == MAP_FAILED || claim(group, &o)) {
+		printf("BENCH error.%s.%s\n", map_name, dev);
+		exit(1);
+	}
+	m.vaddr = (uintptr_t)mem;
+	u.iova = BENCH_IOVA;
+	u.size = size;
+	for (i = 0; i < reps; i++) {
+		uint64_t t0 = now_ns(), t1;
+
+		if (ioctl(o.container, VFIO_IOMMU_MAP_DMA, &m))
+			exit(printf("BENCH error.%s.%s %d\n", map_name, dev, errno) && 1);
+		t1 = now_ns();
+		if (ioctl(o.container, VFIO_IOMMU_UNMAP_DMA, &u) || u.size != size)
+			exit(printf("BENCH error.%s.%s %d\n", unmap_name, dev, errno) && 1);
+		map[i] = t1 - t0;
+		unmap[i] = now_ns() - t1;
+		u.size = size;
+	}
+	report(map_name, dev, map, reps);
+	report(unmap_name, dev, unmap, reps);
+	release(&o);
+	munmap(mem, size);
+}
+
+/*
+ * Leaf entries of @bdf's current page table inside each RMRR that names
+ * it, streamed from intel-iommu's debugfs dump (a 1 GiB range in 4 KiB
+ * pages is 262144 lines, too many to buffer).
+ */
+static void count_ptes(const char *bdf, const struct dmar_info *dmar)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	int i;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/iommu/intel/%s/domain_translation_struct", bdf);
+	for (i = 0; i < dmar->nr_rmrr; i++) {
+		const struct dmar_rmrr *r = &dmar->rmrr[i];
+		struct devlist devs;
+		FILE *f;
+		int n = 0;
+
+		dmar_rmrr_devices(r, &devs);
+		if (devlist_index(&devs, bdf) < 0)
+			continue;
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (getline(&line, &cap, f) > 0) {
+			unsigned long long pfn;
+
+			if (strncmp(line, "0x", 2))
+				continue;
+			pfn = strtoull(line, NULL, 16);
+			n += pfn >= r->base >> 12 && pfn <= r->end >> 12;
+		}
+		fclose(f);
+		printf("PTES %s 0x%llx 0x%llx %d\n", bdf, (unsigned long long)r->base,
+		       (unsigned long long)r->end, n);
+	}
+	free(line);
+}
+
+int main(void)
+{
+	const char *list = getenv("BENCH_DEVICES");
+	static struct dmar_info dmar;
+	char devs[256], *dev, *save;
+
+	if (!list || dmar_read(NULL, &dmar)) {
+		fprintf(stderr, "rmrr_bench: set BENCH_DEVICES; needs the DMAR table\n");
+		return 2;
+	}
+	snprintf(devs, sizeof(devs), "%s", list);
+	for (dev = strtok_r(devs, " ", &save); dev; dev = strtok_r(NULL, " ", &save)) {
+		char bdf[BDF_LEN];
+		int group;
+
+		bdf_copy(bdf, dev);
+		count_ptes(bdf, &dmar);
+		group = pci_group(bdf);
+		if (group < 0 || vfio_bind_group(group)) {
+			printf("BENCH error.bind.%s\n", bdf + 5);
+			return 1;
+		}
+		if (bench_claim(bdf + 5, group)) {
+			bench_map(bdf + 5, group, 0x1000, MAPS_4K, "map_4k", "unmap_4k");
+			bench_map(bdf + 5, group, 0x200000, MAPS_2M, "map_2m", "unmap_2m");
+		}
+		vfio_unbind_group(group);
+	}
+	return 0;
+}
