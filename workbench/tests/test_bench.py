@@ -18,3 +18,8 @@ class Bench(unittest.TestCase):
         self.assertEqual((10, 20, 30), times["claim_attach.01:00.0"])
         self.assertEqual("-22", notes["refused.01:00.0"])
         self.assertEqual([("0000:01:00.0", 0x30000000, 0x33ffffff, 16384)], ptes)
+
+    def test_combine_takes_the_median_of_boot_medians(self):
+        boots = [({"m": (1, 5, 9)}, {}, []), ({"m": (1, 8, 9)}, {}, []), ({"m": (1, 6, 9)}, {}, [])]
+        times, _, _ = bench.combine(boots)
+        self.assertEqual((5, 6, 8), times["m"])
