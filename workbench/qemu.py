@@ -26,8 +26,12 @@ def memmap_args(scenario):
     """memmap=SIZE$ADDR marks each RMRR reserved in the e820 map, as real
     firmware must (VT-d spec 8.4); otherwise the kernel's sanity check
     complains and the range is ordinary RAM."""
-    return [f"memmap={r.size:#x}${r.base:#x}" for r in scenario.rmrrs
-            if not r.dangling and r.size > 0]
+    def reserved(r):
+        return any(b <= r.base and r.end <= e for b, e in scenario.reserves)
+
+    return ([f"memmap={e - b + 1:#x}${b:#x}" for b, e in scenario.reserves] +
+            [f"memmap={r.size:#x}${r.base:#x}" for r in scenario.rmrrs
+             if not r.dangling and r.size > 0 and not reserved(r)])
 
 
 def kernel_cmdline(scenario, extra=()):

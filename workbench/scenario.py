@@ -26,6 +26,10 @@ claims about it; nothing in it is code.  Example::
     env = { RMRR_TEST_DEVICE = "0000:01:00.0" }
     must_run = ["rmrr_vfio.vfio_rmrr.set_container_refused"]   # a SKIP fails
 
+    [[reserve]]               # optional: one e820 reservation for the
+    base = 0x3f000000         # RMRRs inside it, instead of one memmap=
+    end = 0x3f0fffff          # per RMRR (the kernel command line is short)
+
     [[variant]]               # the same machine booted again, differently
     name = "split"            # run as "<scenario>+split"
     cmdline = ["iommu.direct_share_groups=0"]
@@ -149,6 +153,10 @@ class Scenario:
     must_run: list = dataclasses.field(default_factory=list)
     debug_must_run: list = dataclasses.field(default_factory=list)
     variants: list = dataclasses.field(default_factory=list)
+    # Extra e820 reservations [(base, end)], each one memmap=: the RMRRs
+    # inside one need none of their own (the kernel command line holds
+    # 2047 characters, a benchmark's 64 RMRRs would not fit).
+    reserves: list = dataclasses.field(default_factory=list)
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -270,6 +278,7 @@ def load(path):
                   list(raw.get("cmdline", [])), ports, devices, rmrrs, int(raw.get("smp", 1)),
                   dict(tests.get("env", {})), list(tests.get("must_run", [])),
                   list(tests.get("debug_must_run", [])))
+    sc.reserves = [(int(r["base"]), int(r["end"])) for r in raw.get("reserve", [])]
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
     for v in raw.get("variant", []):

@@ -9,6 +9,11 @@
  *                                                 closing both (ns)
  *   BENCH map_4k.<dev> / unmap_4k.<dev> ...      one 4 KiB MAP_DMA/UNMAP_DMA
  *   BENCH map_2m.<dev> / unmap_2m.<dev> ...      one 2 MiB MAP_DMA/UNMAP_DMA
+ *   BENCH probe.<dev> N min median max           remove the device, then
+ *                                                 rescan its parent bridge:
+ *                                                 PCI enumeration, IOMMU
+ *                                                 group and default domain
+ *                                                 with its direct mappings
  *   BENCH refused.<dev>                          the claim was refused
  *   PTES <dev> <base> <end> <entries>            leaf entries the default
  *                                                 domain holds per RMRR
@@ -21,6 +26,7 @@
 #include "rmrr_utils.h"
 
 #define CLAIMS		30
+#define PROBES		10
 #define MAPS_4K		2000
 #define MAPS_2M		200
 #define BENCH_IOVA	0x100000000ULL	/* 4 GiB: clear of RMRRs and the MSI window */
@@ -137,44 +143,70 @@ static void bench_map(const char *dev, int group, uint64_t size, int reps,
 	munmap(mem, size);
 }
 
-/*
- * Leaf entries of @bdf's current page table inside each RMRR that names
- * it, streamed from intel-iommu's debugfs dump (a 1 GiB range in 4 KiB
- * pages is 262144 lines, too many to buffer).
- */
+/* Leaf entries of @bdf's current page table inside each RMRR that names it. */
 static void count_ptes(const char *bdf, const struct dmar_info *dmar)
 {
-	char path[PATH_MAX], *line = NULL;
-	size_t cap = 0;
 	int i;
 
-	snprintf(path, sizeof(path),
-		 "/sys/kernel/debug/iommu/intel/%s/domain_translation_struct", bdf);
 	for (i = 0; i < dmar->nr_rmrr; i++) {
 		const struct dmar_rmrr *r = &dmar->rmrr[i];
+		struct leaf_count c;
 		struct devlist devs;
-		FILE *f;
-		int n = 0;
 
 		dmar_rmrr_devices(r, &devs);
-		if (devlist_index(&devs, bdf) < 0)
+		if (devlist_index(&devs, bdf) < 0 ||
+		    domain_count_leaves(bdf, r->base, r->end, &c))
 			continue;
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		while (getline(&line, &cap, f) > 0) {
-			unsigned long long pfn;
-
-			if (strncmp(line, "0x", 2))
-				continue;
-			pfn = strtoull(line, NULL, 16);
-			n += pfn >= r->base >> 12 && pfn <= r->end >> 12;
-		}
-		fclose(f);
-		printf("PTES %s 0x%llx 0x%llx %d\n", bdf, (unsigned long long)r->base,
-		       (unsigned long long)r->end, n);
+		printf("PTES %s 0x%llx 0x%llx %ld\n", bdf, (unsigned long long)r->base,
+		       (unsigned long long)r->end, c.entries);
 	}
-	free(line);
+}
+
+/* The bridge above @bdf, from its sysfs path (".../0000:00:04.0/0000:04:00.0"). */
+static int parent_bridge(const char *bdf, char *parent, size_t size)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s", bdf);
+	if (!realpath(path, real) || !(slash = strrchr(real, '/')))
+		return -ENOENT;
+	*slash = 0;
+	slash = strrchr(real, '/');
+	if (!slash || strncmp(slash + 1, "0000:", 5))
+		return -ENOENT;		/* on the root bus: no bridge to rescan */
+	snprintf(parent, size, "%s", slash + 1);
+	return 0;
+}
+
+/*
+ * Hot-remove @bdf and time the rescan that finds it again: with no driver
+ * bound (edu has none) that is enumeration, the IOMMU probe, its group and
+ * the default domain, direct mappings included.
+ */
+static bool bench_probe(const char *bdf)
+{
+	static uint64_t t[PROBES];
+	char parent[BDF_LEN + 8], path[PATH_MAX];
+	int i;
+
+	if (parent_bridge(bdf, parent, sizeof(parent)))
+		return false;
+	for (i = 0; i < PROBES; i++) {
+		uint64_t t0;
+
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s/remove", bdf);
+		if (sysfs_write(path, "1"))
+			return false;
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s/rescan", parent);
+		t0 = now_ns();
+		if (sysfs_write(path, "1"))
+			return false;
+		t[i] = now_ns() - t0;
+		if (!pci_exists(bdf) || pci_group(bdf) < 0)
+			return false;
+	}
+	report("probe", bdf + 5, t, PROBES);
+	return true;
 }
 
 int main(void)
@@ -193,6 +225,10 @@ int main(void)
 		int group;
 
 		bdf_copy(bdf, dev);
+		if (!bench_probe(bdf)) {
+			printf("BENCH error.probe.%s\n", bdf + 5);
+			return 1;
+		}
 		count_ptes(bdf, &dmar);
 		group = pci_group(bdf);
 		if (group < 0 || vfio_bind_group(group)) {

@@ -91,6 +91,31 @@ class Scenarios(unittest.TestCase):
         self.assertEqual(qemu.memmap_args(sc),
                          ["memmap=0x14000$0x2b80a000", "memmap=0x2800000$0x2d000000"])
 
+    def test_reserve_replaces_the_memmap_of_rmrrs_inside_it(self):
+        sc = load_text("""
+[[device]]
+name = "a"
+model = "edu"
+slot = "03.0"
+[[reserve]]
+base = 0x3f000000
+end = 0x3f0fffff
+[[rmrr]]
+base = 0x3f000000
+end = 0x3f000fff
+scope = [ { type = "endpoint", bus = 0, path = ["03.0"] } ]
+[[rmrr]]
+base = 0x3f0ff000
+end = 0x3f0fffff
+scope = [ { type = "endpoint", bus = 0, path = ["03.0"] } ]
+[[rmrr]]
+base = 0x3f100000
+end = 0x3f100fff
+scope = [ { type = "endpoint", bus = 0, path = ["03.0"] } ]
+""")
+        self.assertEqual(qemu.memmap_args(sc),
+                         ["memmap=0x100000$0x3f000000", "memmap=0x1000$0x3f100000"])
+
     def test_multifunction_flag_on_every_function(self):
         sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
         args = " ".join(qemu.device_args(sc))
