@@ -17,6 +17,10 @@
  *   BENCH refused.<dev>                          the claim was refused
  *   PTES <dev> <base> <end> <entries>            leaf entries the default
  *                                                 domain holds per RMRR
+ *                                                 (<dev>@vfio: the type1
+ *                                                 domain's, while claimed)
+ *   BENCH boot_grouping 1 t t t                  first to last "Adding to
+ *                                                 iommu group" at boot
  *
  * Built with the RMRR selftests' helpers (tools/testing/selftests/iommu).
  */
@@ -77,8 +81,33 @@ static void release(struct owner *o)
 		close(o->container);
 }
 
-static bool bench_claim(const char *dev, int group)
+/*
+ * Leaf entries of @bdf's current page table inside each RMRR that names
+ * it; @domain says which domain that is ("" default, "@vfio" the type1
+ * container's).
+ */
+static void count_ptes(const char *bdf, const struct dmar_info *dmar,
+		       const char *domain)
 {
+	int i;
+
+	for (i = 0; i < dmar->nr_rmrr; i++) {
+		const struct dmar_rmrr *r = &dmar->rmrr[i];
+		struct leaf_count c;
+		struct devlist devs;
+
+		dmar_rmrr_devices(r, &devs);
+		if (devlist_index(&devs, bdf) < 0 ||
+		    domain_count_leaves(bdf, r->base, r->end, &c))
+			continue;
+		printf("PTES %s%s 0x%llx 0x%llx %ld\n", bdf, domain, (unsigned long long)r->base,
+		       (unsigned long long)r->end, c.entries);
+	}
+}
+
+static bool bench_claim(const char *bdf, int group, const struct dmar_info *dmar)
+{
+	const char *dev = bdf + 5;
 	static uint64_t attach[CLAIMS], rel[CLAIMS];
 	struct owner o;
 	int i;
@@ -87,14 +116,16 @@ static bool bench_claim(const char *dev, int group)
 		uint64_t t0 = now_ns(), t1;
 		int ret = claim(group, &o);
 
+		attach[i] = now_ns() - t0;
+		if (!ret && !i)
+			count_ptes(bdf, dmar, "@vfio");	/* not timed */
 		t1 = now_ns();
 		release(&o);
+		rel[i] = now_ns() - t1;
 		if (ret) {
 			printf("BENCH refused.%s %d\n", dev, ret);
 			return false;
 		}
-		attach[i] = t1 - t0;
-		rel[i] = now_ns() - t1;
 	}
 	report("claim_attach", dev, attach, CLAIMS);
 	report("release", dev, rel, CLAIMS);
@@ -141,25 +172,6 @@ static void bench_map(const char *dev, int group, uint64_t size, int reps,
 	report(unmap_name, dev, unmap, reps);
 	release(&o);
 	munmap(mem, size);
-}
-
-/* Leaf entries of @bdf's current page table inside each RMRR that names it. */
-static void count_ptes(const char *bdf, const struct dmar_info *dmar)
-{
-	int i;
-
-	for (i = 0; i < dmar->nr_rmrr; i++) {
-		const struct dmar_rmrr *r = &dmar->rmrr[i];
-		struct leaf_count c;
-		struct devlist devs;
-
-		dmar_rmrr_devices(r, &devs);
-		if (devlist_index(&devs, bdf) < 0 ||
-		    domain_count_leaves(bdf, r->base, r->end, &c))
-			continue;
-		printf("PTES %s 0x%llx 0x%llx %ld\n", bdf, (unsigned long long)r->base,
-		       (unsigned long long)r->end, c.entries);
-	}
 }
 
 /* The bridge above @bdf, from its sysfs path (".../0000:00:04.0/0000:04:00.0"). */
@@ -209,6 +221,42 @@ static bool bench_probe(const char *bdf)
 	return true;
 }
 
+/*
+ * Nanoseconds from the first to the last "Adding to iommu group" record
+ * of this boot, from /dev/kmsg ("prio,seq,usec,flags;text"): the bench
+ * boots with loglevel=4, so the console does not carry them.
+ */
+static void bench_grouping(void)
+{
+	long long first = -1, last = -1;
+	char rec[1024];
+	ssize_t n;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		unsigned long long usec;
+		char *text;
+
+		if (n <= 0)
+			continue;	/* EPIPE: records overwritten, go on */
+		rec[n] = 0;
+		text = strchr(rec, ';');
+		if (!text || sscanf(rec, "%*u,%*u,%llu", &usec) != 1 ||
+		    !strstr(text, ": Adding to iommu group "))
+			continue;
+		if (first < 0)
+			first = usec;
+		last = usec;
+	}
+	close(fd);
+	if (last > first)
+		printf("BENCH boot_grouping 1 %lld %lld %lld\n", (last - first) * 1000,
+		       (last - first) * 1000, (last - first) * 1000);
+}
+
 int main(void)
 {
 	const char *list = getenv("BENCH_DEVICES");
@@ -219,6 +267,7 @@ int main(void)
 		fprintf(stderr, "rmrr_bench: set BENCH_DEVICES; needs the DMAR table\n");
 		return 2;
 	}
+	bench_grouping();	/* before the probes add their own lines */
 	snprintf(devs, sizeof(devs), "%s", list);
 	for (dev = strtok_r(devs, " ", &save); dev; dev = strtok_r(NULL, " ", &save)) {
 		char bdf[BDF_LEN];
@@ -229,13 +278,13 @@ int main(void)
 			printf("BENCH error.probe.%s\n", bdf + 5);
 			return 1;
 		}
-		count_ptes(bdf, &dmar);
+		count_ptes(bdf, &dmar, "");
 		group = pci_group(bdf);
 		if (group < 0 || vfio_bind_group(group)) {
 			printf("BENCH error.bind.%s\n", bdf + 5);
 			return 1;
 		}
-		if (bench_claim(bdf + 5, group)) {
+		if (bench_claim(bdf, group, &dmar)) {
 			bench_map(bdf + 5, group, 0x1000, MAPS_4K, "map_4k", "unmap_4k");
 			bench_map(bdf + 5, group, 0x200000, MAPS_2M, "map_2m", "unmap_2m");
 		}

@@ -19,13 +19,6 @@ class Bench(unittest.TestCase):
         self.assertEqual("-22", notes["refused.01:00.0"])
         self.assertEqual([("0000:01:00.0", 0x30000000, 0x33ffffff, 16384)], ptes)
 
-    def test_grouping_span_is_first_to_last_group_line(self):
-        console = ("[    4.899975] pci 0000:00:00.0: Adding to iommu group 0\n"
-                   "[    5.000000] something else\n"
-                   "[    5.310414] pci 0000:40:00.0: Adding to iommu group 102\n")
-        self.assertEqual(410439000, bench.grouping_span(console))
-        self.assertIsNone(bench.grouping_span(console.splitlines()[0]))
-
     def test_combine_takes_the_median_of_boot_medians(self):
         boots = [({"m": (1, 5, 9)}, {}, []), ({"m": (1, 8, 9)}, {}, []), ({"m": (1, 6, 9)}, {}, [])]
         times, _, _ = bench.combine(boots)
