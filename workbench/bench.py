@@ -121,8 +121,11 @@ def run_one(sc, label, kernel, log_root):
 def main():
     log_root = os.path.join(TOP, "build/logs/bench")
     failed = 0
+    only = os.environ.get("BENCH", "")     # e.g. BENCH=bench-topology: those scenarios only
     for path in sorted(glob.glob(os.path.join(TOP, "scenarios/bench/*.toml"))):
         sc = scenario.load(path)
+        if only and sc.name not in only.split(","):
+            continue
         runs = {label: [] for label, _ in KERNELS}
         boots = int(sc.test_env.get("BENCH_BOOTS", BOOTS))
         for i in range(boots):            # alternate, so drift hits both kernels alike
