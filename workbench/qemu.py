@@ -53,25 +53,32 @@ def device_args(scenario):
             props.append("multifunction=on")
         args += ["-device", ",".join(props)]
     for d in sorted(scenario.devices, key=lambda d: (d.bus, d.dev, d.fn)):
-        model, _, extra = sc_mod.MODELS[d.model]
-        props = [model, f"id={d.name}", f"bus={d.port or 'pcie.0'}", f"addr={d.dev:#x}.{d.fn}"]
-        if extra:
-            props.append(extra)
-        # Every function says it is part of a multi-function device, as
-        # real multi-function hardware does; Linux reads the bit per function
-        # when a device is hot-added or rescanned.
-        if _multifunction(d, scenario.devices):
-            props.append("multifunction=on")
-        args += ["-device", ",".join(props)]
+        if not d.hotplug:
+            args += ["-device", ",".join(device_props(scenario, d))]
     return args
 
 
+def device_props(scenario, d):
+    """QEMU's -device properties of `d`, also what device_add is given."""
+    model, _, extra = sc_mod.MODELS[d.model]
+    props = [model, f"id={d.name}", f"bus={d.port or 'pcie.0'}", f"addr={d.dev:#x}.{d.fn}"]
+    if extra:
+        props.append(extra)
+    # Every function says it is part of a multi-function device, as
+    # real multi-function hardware does; Linux reads the bit per function
+    # when a device is hot-added or rescanned.
+    if _multifunction(d, scenario.devices):
+        props.append("multifunction=on")
+    return props
+
+
 def command(scenario, kernel, initrd, console_log, output_log, extra_cmdline=(),
-            qemu="qemu-system-x86_64"):
+            qemu="qemu-system-x86_64", qmp_socket=None):
     mem_mib = scenario.memory >> 20
+    monitor = ["-qmp", f"unix:{qmp_socket},server=on,wait=off"] if qmp_socket else []
     return ([qemu] + BASE_ARGS +
             ["-m", f"{mem_mib}M", "-smp", str(scenario.smp),
              "-kernel", kernel, "-initrd", initrd,
              "-append", " ".join(kernel_cmdline(scenario, extra_cmdline)),
              "-serial", f"file:{console_log}", "-serial", f"file:{output_log}"] +
-            device_args(scenario))
+            monitor + device_args(scenario))

@@ -16,6 +16,9 @@ claims about it; nothing in it is code.  Example::
     model = "edu"             # edu | qemu-xhci | ich9-usb-ehci1 | bochs-display
     port = "rp1"              # omit for a device on bus 0
     slot = "00.0"
+    # hotplug = true          # not there at boot: the guest prints
+                              # "WB-QMP device_add nic" and the runner adds
+                              # it through QEMU's monitor (device_del too)
 
     [[rmrr]]
     base = 0x3df7f000
@@ -106,6 +109,7 @@ class Device:
     port: str | None
     label: str = ""
     bus: int = 0
+    hotplug: bool = False  # absent at boot; the guest asks for it (vm.py)
 
     @property
     def bdf(self):
@@ -268,7 +272,10 @@ def load(path):
             raise ScenarioError(f"device {d['name']}: unknown model '{d['model']}' "
                                 f"(known: {', '.join(MODELS)})")
         devices.append(Device(d["name"], d["model"], *parse_devfn(d["slot"]),
-                              d.get("port"), d.get("label", "")))
+                              d.get("port"), d.get("label", ""),
+                              hotplug=bool(d.get("hotplug", False))))
+        if devices[-1].hotplug and not devices[-1].port:
+            raise ScenarioError(f"device {d['name']}: hotplug needs a root port")
     rmrrs = []
     for i, r in enumerate(raw.get("rmrr", [])):
         scopes = [_scope(s, f"rmrr[{i}]") for s in r.get("scope", [])]

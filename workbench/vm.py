@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 
-from . import dmar, initramfs, qemu
+from . import dmar, initramfs, qemu, qmp
 
 # A line of the kernel console that fails any run.
 KERNEL_PROBLEMS = re.compile(
@@ -52,6 +52,19 @@ def kernel_problems(console):
     return [line for line in console.splitlines() if KERNEL_PROBLEMS.search(line)]
 
 
+def wait(proc, timeout, plugger):
+    """Until QEMU exits; meanwhile carry out the guest's hotplug requests."""
+    if not plugger:
+        proc.wait(timeout=timeout)
+        return
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        plugger.poll()
+        time.sleep(0.1)
+
+
 def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
         extra_cmdline=(), table=None):
     """Boot `kernel` on `scenario`, run `run_script` (shell text) inside."""
@@ -64,21 +77,31 @@ def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
             os.unlink(f)
     table = table if table is not None else dmar.build(scenario)
     initramfs.build(initrd, table, scenario.name, run_script, test_files)
-    cmd = qemu.command(scenario, kernel, initrd, console_log, output_log, extra_cmdline)
+    hotplug = any(d.hotplug for d in scenario.devices)
+    qmp_socket = os.path.join(log_dir, "qmp.sock") if hotplug else None
+    if qmp_socket and os.path.exists(qmp_socket):
+        os.unlink(qmp_socket)
+    cmd = qemu.command(scenario, kernel, initrd, console_log, output_log, extra_cmdline,
+                       qmp_socket=qmp_socket)
     with open(os.path.join(log_dir, "qemu.cmd"), "w") as f:
         f.write(" ".join(cmd) + "\n")
 
     start = time.monotonic()
     timed_out = False
-    with open(os.path.join(log_dir, "qemu.log"), "wb") as qlog:
+    with open(os.path.join(log_dir, "qemu.log"), "wb") as qlog, \
+         open(os.path.join(log_dir, "qmp.log"), "w") as mlog:
         proc = subprocess.Popen(cmd, stdout=qlog, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
+        plugger = qmp.Hotplug(scenario, qmp_socket, output_log, mlog) if hotplug else None
         try:
-            proc.wait(timeout=timeout)
+            wait(proc, timeout, plugger)
         except subprocess.TimeoutExpired:
             timed_out = True
             proc.kill()
             proc.wait()
+        finally:
+            if plugger:
+                plugger.close()
     elapsed = time.monotonic() - start
 
     def read(path):
