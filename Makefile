@@ -9,6 +9,8 @@
 #   make tree      build/linux from the tarball + patches/series (git am)
 #   make export    build/linux commits -> patches/ (format-patch + series)
 #   make kernel    build/bzImage from configs/test.config
+#   make kernel-compat  build/bzImage-compat: the same plus configs/compat.config
+#                  (/dev/vfio/vfio served by iommufd), for the lane's +compat boots
 #   make selftests static test binaries -> build/tests/
 
 PYTHON  ?= python3
@@ -18,7 +20,7 @@ TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 
-.PHONY: all setup tree export kernel selftests demo test corpus hostile debug debug-corpus bench check pytest clean distclean
+.PHONY: all setup tree export kernel kernel-compat selftests demo test corpus hostile debug debug-corpus bench check pytest clean distclean
 
 all: kernel selftests
 
@@ -36,6 +38,11 @@ kernel: tree
 	@cp $(KOUT)/arch/x86/boot/bzImage $(BUILD)/bzImage
 	@echo "  KERNEL  $(BUILD)/bzImage"
 
+kernel-compat: tree
+	@scripts/build-kernel.sh $(BUILD)/obj-compat configs/test.config configs/compat.config
+	@cp $(BUILD)/obj-compat/arch/x86/boot/bzImage $(BUILD)/bzImage-compat
+	@echo "  KERNEL  $(BUILD)/bzImage-compat"
+
 # Static, so they run in the busybox initramfs; built against this tree's uapi.
 selftests: kernel
 	@mkdir -p $(TESTS)
@@ -49,7 +56,7 @@ selftests: kernel
 demo: kernel selftests
 	@$(PYTHON) -m workbench demo hp-dl360p-gen8
 
-test: kernel selftests
+test: kernel kernel-compat selftests
 	@$(PYTHON) -m workbench lane
 
 # One boot per real firmware table (the lane runs a fixed sample of them).

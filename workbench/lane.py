@@ -202,6 +202,17 @@ def hostile_sample(tally, kernel):
         tally.add(f"hostile.{o.id}.{o.title.split(':')[0]}", o.status, o.detail, o.log_dir)
 
 
+def kernel_for(boot, default, debug):
+    """The image a boot runs: the lane's, or the variant's own build
+    (kernel = "compat": build/bzImage-compat).  None for a variant of
+    another build on the debug lane, which has only the debug kernel."""
+    if not boot.kernel:
+        return default
+    if debug:
+        return None
+    return os.path.join(TOP, f"build/bzImage-{boot.kernel}")
+
+
 def main(argv=()):
     args = parse_args(argv)
     start = time.monotonic()
@@ -219,8 +230,9 @@ def main(argv=()):
         if args.debug:
             boots = [dataclasses.replace(b, must_run=b.must_run + b.debug_must_run)
                      for b in boots]
-        jobs = {b.name: pool.submit(run_scenario, b, kernel, VM_TESTS, log_root, args.timeout)
-                for b in boots}
+        jobs = {b.name: pool.submit(run_scenario, b, kernel_for(b, kernel, args.debug),
+                                    VM_TESTS, log_root, args.timeout)
+                for b in boots if kernel_for(b, kernel, args.debug)}
         for name in sorted(jobs):
             res, cases = jobs[name].result()
             for c in cases:

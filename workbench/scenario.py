@@ -37,6 +37,7 @@ claims about it; nothing in it is code.  Example::
     name = "split"            # run as "<scenario>+split"
     cmdline = ["iommu.direct_share_groups=0"]
     must_run = [...]          # replaces the scenario's list
+    kernel = "compat"         # optional: boot build/bzImage-compat instead
     debug_must_run = [...]    # also required on the debug kernel (lane --debug):
                               # tests that need fault injection or sanitizers
 
@@ -161,6 +162,8 @@ class Scenario:
     # inside one need none of their own (the kernel command line holds
     # 2047 characters, a benchmark's 64 RMRRs would not fit).
     reserves: list = dataclasses.field(default_factory=list)
+    # Another kernel build for this boot: "compat" is build/bzImage-compat.
+    kernel: str = ""
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -293,5 +296,6 @@ def load(path):
             sc, name=f"{name}+{v['name']}", cmdline=sc.cmdline + list(v.get("cmdline", [])),
             test_env={**sc.test_env, **v.get("env", {})},
             must_run=list(v.get("must_run", [])),
-            debug_must_run=list(v.get("debug_must_run", [])), variants=[]))
+            debug_must_run=list(v.get("debug_must_run", [])), variants=[],
+            kernel=v.get("kernel", "")))
     return sc
