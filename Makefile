@@ -6,6 +6,8 @@
 #   make hostile   every malformed DMAR table of the generator, one VM each
 #   make debug     the VM tests on a KASAN/lockdep/kmemleak kernel (longer)
 #   make check     checkpatch --strict, sparse and W=1 over the series
+#   make check-bisect  build the tree at every patch of the series (ccache)
+#   make deb       Debian packages of the patched kernel, Debian's config
 #   make tree      build/linux from the tarball + patches/series (git am)
 #   make export    build/linux commits -> patches/ (format-patch + series)
 #   make kernel    build/bzImage from configs/test.config
@@ -19,8 +21,9 @@ KOUT    := $(BUILD)/obj
 TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
+REPORT_SRC := $(BUILD)/linux/tools/iommu/rmrr-report
 
-.PHONY: all setup tree export kernel kernel-compat selftests demo test corpus hostile debug debug-corpus bench check pytest clean distclean
+.PHONY: all setup tree export kernel kernel-compat selftests check-bisect deb deb-check demo test corpus hostile debug debug-corpus bench check pytest clean distclean
 
 all: kernel selftests
 
@@ -38,6 +41,20 @@ kernel: tree
 	@cp $(KOUT)/arch/x86/boot/bzImage $(BUILD)/bzImage
 	@echo "  KERNEL  $(BUILD)/bzImage"
 
+# Debian packages (bindeb-pkg) of the patched kernel with Debian's own
+# config plus configs/host.config, in build/deb-host/ (see README).
+deb: tree
+	@scripts/deb.sh host
+
+# The same packaging path on the small test config, checked; the lane runs it.
+deb-check: tree
+	@scripts/deb.sh test
+
+# Every patch builds on its own (the touched directories, W=1), then the
+# whole kernel at the end; not in the default lane (about 15 min warm).
+check-bisect: tree
+	@scripts/check-bisect.sh
+
 kernel-compat: tree
 	@scripts/build-kernel.sh $(BUILD)/obj-compat configs/test.config configs/compat.config
 	@cp $(BUILD)/obj-compat/arch/x86/boot/bzImage $(BUILD)/bzImage-compat
@@ -51,7 +68,10 @@ selftests: kernel
 			-isystem $(CURDIR)/$(KOUT)/usr/include \
 			-o $(CURDIR)/$(TESTS)/$$t $$t.c) || exit 1; \
 	done
-	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS))"
+	@$(MAKE) -s -C $(REPORT_SRC) KHDR=$(CURDIR)/$(KOUT)/usr/include
+	@cp $(REPORT_SRC)/rmrr-report $(TESTS)/rmrr-report
+	@cp $(REPORT_SRC)/test-in-vm.sh $(TESTS)/rmrr_report
+	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS) rmrr-report rmrr_report)"
 
 demo: kernel selftests
 	@$(PYTHON) -m workbench demo hp-dl360p-gen8

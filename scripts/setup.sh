@@ -13,6 +13,7 @@ PACKAGES=(
 	cpio xz-utils gzip ccache git python3 perl kmod rsync
 	python3-ply python3-git		# checkpatch.pl's SPDX check
 	libc6-dev			# static test binaries
+	linux-config-6.12 dpkg-dev	# make deb: Debian's kernel config, bindeb-pkg
 )
 
 missing=()

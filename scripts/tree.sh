@@ -94,14 +94,38 @@ prepare() {
 	series_digest > "$stamp"
 }
 
+# patches/0000-cover-letter.patch: patches/cover-letter.in (our text, with
+# @BASE@ for the kernel version), then the shortlog, the diffstat and the
+# recipients scripts/get_maintainer.pl finds for the series.  It is not in
+# the series file: git am never sees it.
+cover_letter() {
+	local n subject
+	n=$(git_tree rev-list --count base..HEAD)
+	subject=$(sed -n 's/^Subject: //p' "$patches/cover-letter.in")
+	echo "From: $(git_tree log -1 --format='%an <%ae>' HEAD)"
+	echo "Subject: [PATCH 0/$n] $subject"
+	echo
+	sed '1,/^$/d; s/@BASE@/'"$(kernel_version "$tree")"'/' "$patches/cover-letter.in"
+	echo
+	git_tree shortlog base..HEAD
+	echo
+	git_tree diff --stat=72 base..HEAD
+	echo
+	echo "Recipients (scripts/get_maintainer.pl --no-git --no-rolestats):"
+	(cd "$tree" && sed "s|^|$patches/|" "$patches/series" |
+		xargs ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-rolestats 2>/dev/null |
+		sed 's/^/  /')
+}
+
 export_series() {
 	[ -d "$tree/.git" ] || die "no tree: run 'make tree' first"
 	[ -z "$(git_tree status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted edits; commit them first"
 	rm -f "$patches"/*.patch
 	git_tree format-patch -q --no-signature --zero-commit -N -o "$patches" base..HEAD
-	( cd "$patches" && ls -1 [0-9]*.patch 2>/dev/null ) > "$patches/series" || true
+	( cd "$patches" && ls -1 [0-9]*.patch 2>/dev/null | grep -v '^0000-' ) > "$patches/series" || true
 	kernel_version "$tree" > "$base_file"
+	cover_letter > "$patches/0000-cover-letter.patch"
 	series_digest > "$stamp"
 	echo "exported $(grep -c . "$patches/series") patch(es) to patches/"
 }

@@ -26,7 +26,10 @@ from . import dmar, iasl, scenario, tap, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Run in this order; rmrr_rescan removes and re-adds devices, so it is last.
-VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_vfio", "rmrr_rescan"]
+VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_report", "rmrr_vfio", "rmrr_rescan"]
+# Files a test needs beside itself in /tests: rmrr_report is the series'
+# tools/iommu/rmrr-report/test-in-vm.sh, checking the tool against sysfs.
+TEST_FILES = {"rmrr_report": ["rmrr-report"]}
 
 
 class Tally:
@@ -79,6 +82,26 @@ def series_checks(tally):
         tally.add("check.series", "fail", f"check-series.sh exit status {proc.returncode}", log)
     elif not seen:
         tally.add("check.series", "fail", "check-series.sh reported nothing", log)
+
+
+def deb_checks(tally):
+    """make deb's packaging path on the small test config: one case per
+    ok/FAIL line of scripts/deb.sh test."""
+    proc = subprocess.run([os.path.join(TOP, "scripts/deb.sh"), "test"], cwd=TOP,
+                          capture_output=True, text=True)
+    log = os.path.join(TOP, "build/logs/deb-test.log")
+    with open(log, "w") as f:
+        f.write(proc.stdout + proc.stderr)
+    seen = 0
+    for line in proc.stdout.splitlines():
+        if line.startswith(("ok   ", "FAIL ")):
+            tally.add(f"deb.{line[5:].strip()}", "pass" if line.startswith("ok") else "fail",
+                      line, log)
+            seen += 1
+    if proc.returncode and not any(c[1] == "fail" and c[0].startswith("deb.") for c in tally.cases):
+        tally.add("deb.build", "fail", f"deb.sh test exit status {proc.returncode}", log)
+    elif not seen:
+        tally.add("deb.build", "fail", "deb.sh test reported nothing", log)
 
 
 def iasl_checks(tally, scenarios):
@@ -160,6 +183,7 @@ def run_scenario(sc, kernel, tests, log_root, timeout=300):
     for t in tests:
         path = os.path.join(TOP, "tests/vm", t) if t.endswith(".sh") else os.path.join(TOP, "build/tests", t)
         files.append(path)
+        files += [os.path.join(TOP, "build/tests", f) for f in TEST_FILES.get(t, [])]
     log_dir = os.path.join(log_root, sc.name)
     res = vm.run(sc, kernel, guest_script(sc, tests), log_dir, test_files=files, timeout=timeout)
     return res, vm_results(sc, res, tests)
@@ -224,6 +248,7 @@ def main(argv=()):
     if not args.vm_only:
         unit_tests(tally)
         series_checks(tally)
+        deb_checks(tally)
         iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         boots = [b for sc in scenarios for b in [sc] + sc.variants]
