@@ -13,7 +13,8 @@ PACKAGES=(
 	cpio xz-utils gzip ccache git python3 perl kmod rsync
 	python3-ply python3-git		# checkpatch.pl's SPDX check
 	libc6-dev			# static test binaries
-	linux-config-6.12 dpkg-dev	# make deb: Debian's kernel config, bindeb-pkg
+	linux-config-6.12		# make deb: Debian's own kernel config
+	dpkg-dev debhelper fakeroot	# bindeb-pkg (debian/rules calls dh_*)
 )
 
 missing=()

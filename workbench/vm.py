@@ -88,8 +88,8 @@ def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
 
     start = time.monotonic()
     timed_out = False
-    with open(os.path.join(log_dir, "qemu.log"), "wb") as qlog, \
-         open(os.path.join(log_dir, "qmp.log"), "w") as mlog:
+    mlog = open(os.path.join(log_dir, "qmp.log"), "w") if hotplug else None
+    with open(os.path.join(log_dir, "qemu.log"), "wb") as qlog:
         proc = subprocess.Popen(cmd, stdout=qlog, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         plugger = qmp.Hotplug(scenario, qmp_socket, output_log, mlog) if hotplug else None
@@ -102,6 +102,7 @@ def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
         finally:
             if plugger:
                 plugger.close()
+                mlog.close()
     elapsed = time.monotonic() - start
 
     def read(path):
