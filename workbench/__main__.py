@@ -3,7 +3,8 @@
   dmar SCENARIO OUT.aml        write the scenario's DMAR table
   qemu SCENARIO                print the QEMU command line
   iasl-check [SCENARIO...]     disassemble and recompile every table
-  run SCENARIO [options] CMD   boot, run CMD (shell) in the guest, exit with
+  run SCENARIO[+VARIANT] [options] CMD
+                               boot, run CMD (shell) in the guest, exit with
                                its status; console saved under --log-dir
   demo [SCENARIO]              boot and show RMRRs, groups and VFIO's answer
   lane                         the default test lane (make test)
@@ -30,6 +31,19 @@ def scenario_path(name):
         known = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(TOP, "scenarios/*.toml")))
         sys.exit(f"no scenario '{name}' (known: {', '.join(known)})")
     return path
+
+
+def load_boot(name):
+    """A scenario, or one of its variants as "scenario+variant"."""
+    base, _, variant = name.partition("+")
+    sc = scenario.load(scenario_path(name if os.path.exists(name) else base))
+    if not variant:
+        return sc
+    for v in sc.variants:
+        if v.name == f"{sc.name}+{variant}":
+            return v
+    sys.exit(f"scenario {sc.name} has no variant '{variant}' "
+             f"(known: {', '.join(v.name for v in sc.variants)})")
 
 
 def all_scenarios():
@@ -59,7 +73,7 @@ def cmd_iasl_check(args):
 
 
 def cmd_run(args):
-    sc = scenario.load(scenario_path(args.scenario))
+    sc = load_boot(args.scenario)
     log_dir = args.log_dir or os.path.join(TOP, "build/logs", sc.name)
     script = args.command
     if args.script:

@@ -4,7 +4,9 @@
 
 Each table becomes a scenario (corpus.py) and boots like a lane scenario,
 with the read-only tests only: tests/vm/dmar_upgrade.sh (the kernel runs on
-the table, byte for byte) and rmrr_groups.  The tests that bind devices
+the table, byte for byte), rmrr_groups, and rmrr_report (rmrr-report's
+verdicts, groups and ranges against what the kernel made of the table,
+tools/iommu/rmrr-report/test-in-vm.sh).  The tests that bind devices
 to VFIO or rescan them expect a known device, so they stay with the
 lane's own scenarios.  A table passes when every case passes or skips for
 a reason the test gives (no shared RMRR, ...), the kernel console is clean
@@ -22,7 +24,7 @@ import sys
 from . import corpus, lane, vm
 
 TOP = lane.TOP
-CORPUS_TESTS = ["dmar_upgrade.sh", "rmrr_groups"]
+CORPUS_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_report"]
 LOG_ROOT = os.path.join(TOP, "build/logs/corpus")
 
 
@@ -41,8 +43,12 @@ def title(entry):
 
 
 def test_files(tests_dir):
-    return [os.path.join(TOP, "tests/vm", t) if t.endswith(".sh") else os.path.join(tests_dir, t)
-            for t in CORPUS_TESTS]
+    files = []
+    for t in CORPUS_TESTS:
+        files.append(os.path.join(TOP, "tests/vm", t) if t.endswith(".sh")
+                     else os.path.join(tests_dir, t))
+        files += [os.path.join(tests_dir, f) for f in lane.TEST_FILES.get(t, [])]
+    return files
 
 
 def failure_reason(cases, res):

@@ -29,7 +29,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_report", "rmrr_vfio", "rmrr_rescan"]
 # Files a test needs beside itself in /tests: rmrr_report is the series'
 # tools/iommu/rmrr-report/test-in-vm.sh, checking the tool against sysfs.
-TEST_FILES = {"rmrr_report": ["rmrr-report"]}
+TEST_FILES = {"rmrr_report": ["rmrr-report"], "l2_qemu.sh": ["rmrr-report"]}
 
 
 class Tally:
@@ -256,7 +256,7 @@ def main(argv=()):
             boots = [dataclasses.replace(b, must_run=b.must_run + b.debug_must_run)
                      for b in boots]
         jobs = {b.name: pool.submit(run_scenario, b, kernel_for(b, kernel, args.debug),
-                                    VM_TESTS, log_root, args.timeout)
+                                    b.tests or VM_TESTS, log_root, args.timeout)
                 for b in boots if kernel_for(b, kernel, args.debug)}
         for name in sorted(jobs):
             res, cases = jobs[name].result()

@@ -72,6 +72,18 @@ def device_props(scenario, d):
     return props
 
 
+def share_host_args(scenario):
+    """The host's / for the guest, read only, as 9p tag "hostroot": the
+    guest mounts it and runs the host's own binaries unmodified, the way
+    virtme does.  multidevs=remap keeps inode numbers unique across the
+    host's mounts.  It comes after the scenario's devices, so it takes
+    the first PCI slot they leave free."""
+    if not scenario.share_host:
+        return []
+    return ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+                       "readonly=on,multidevs=remap"]
+
+
 def command(scenario, kernel, initrd, console_log, output_log, extra_cmdline=(),
             qemu="qemu-system-x86_64", qmp_socket=None):
     mem_mib = scenario.memory >> 20
@@ -81,4 +93,4 @@ def command(scenario, kernel, initrd, console_log, output_log, extra_cmdline=(),
              "-kernel", kernel, "-initrd", initrd,
              "-append", " ".join(kernel_cmdline(scenario, extra_cmdline)),
              "-serial", f"file:{console_log}", "-serial", f"file:{output_log}"] +
-            monitor + device_args(scenario))
+            monitor + device_args(scenario) + share_host_args(scenario))

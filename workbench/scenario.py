@@ -38,6 +38,11 @@ claims about it; nothing in it is code.  Example::
     cmdline = ["iommu.direct_share_groups=0"]
     must_run = [...]          # replaces the scenario's list
     kernel = "compat"         # optional: boot build/bzImage-compat instead
+    memory = "2G"             # optional: other guest RAM
+    share_host = true         # optional: the host's / read-only over 9p
+                              # (mount tag "hostroot"), for tests that run
+                              # the host's own programs, e.g. its QEMU
+    tests = ["l2_qemu.sh"]    # optional: these VM tests instead of the lane's
     debug_must_run = [...]    # also required on the debug kernel (lane --debug):
                               # tests that need fault injection or sanitizers
 
@@ -164,6 +169,10 @@ class Scenario:
     reserves: list = dataclasses.field(default_factory=list)
     # Another kernel build for this boot: "compat" is build/bzImage-compat.
     kernel: str = ""
+    # The host's root file system, read only, as 9p mount tag "hostroot".
+    share_host: bool = False
+    # The VM tests this boot runs, when not the lane's usual list.
+    tests: list = dataclasses.field(default_factory=list)
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -292,10 +301,15 @@ def load(path):
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
     for v in raw.get("variant", []):
-        sc.variants.append(dataclasses.replace(
+        variant = dataclasses.replace(
             sc, name=f"{name}+{v['name']}", cmdline=sc.cmdline + list(v.get("cmdline", [])),
+            memory=parse_size(v["memory"]) if "memory" in v else sc.memory,
             test_env={**sc.test_env, **v.get("env", {})},
             must_run=list(v.get("must_run", [])),
             debug_must_run=list(v.get("debug_must_run", [])), variants=[],
-            kernel=v.get("kernel", "")))
+            kernel=v.get("kernel", ""), share_host=bool(v.get("share_host", False)),
+            tests=list(v.get("tests", [])))
+        if variant.memory != sc.memory:
+            check_topology(variant)
+        sc.variants.append(variant)
     return sc

@@ -213,3 +213,42 @@ dangling = true
 scope = [ { bus = 0, path = ["09.0"] } ]
 """)
         self.assertEqual(qemu.memmap_args(sc), [])
+
+    def test_variant_memory_is_checked_against_the_rmrrs(self):
+        self.assertRejected("""
+[[rmrr]]
+base = 0x1000000
+end = 0x1000fff
+scope = [ { bus = 0, path = ["03.0"] } ]
+[[variant]]
+name = "small"
+memory = "16M"
+""", "beyond guest RAM")
+
+
+class ShareHost(unittest.TestCase):
+    TEXT = ScenarioErrors.BASE + """
+[[variant]]
+name = "l2"
+memory = "2G"
+share_host = true
+tests = ["l2_qemu.sh"]
+"""
+
+    def test_variant_overrides(self):
+        sc = load_text(self.TEXT)
+        v = sc.variants[0]
+        self.assertEqual((sc.memory, sc.share_host, sc.tests), (512 << 20, False, []))
+        self.assertEqual((v.memory, v.share_host, v.tests), (2 << 30, True, ["l2_qemu.sh"]))
+
+    def test_host_root_shared_read_only_after_the_devices(self):
+        sc = load_text(self.TEXT)
+        self.assertNotIn("-virtfs", qemu.command(sc, "k", "i", "c", "o"))
+        cmd = qemu.command(sc.variants[0], "k", "i", "c", "o")
+        fs = cmd[cmd.index("-virtfs") + 1]
+        self.assertIn("path=/,", fs)
+        self.assertIn("mount_tag=hostroot", fs)
+        self.assertIn("readonly=on", fs)
+        # Auto-placed on pcie.0: it must not take a slot a device asks for.
+        last_device = max(i for i, a in enumerate(cmd) if a == "-device")
+        self.assertGreater(cmd.index("-virtfs"), last_device)
