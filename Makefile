@@ -6,6 +6,8 @@
 #   make hostile   every malformed DMAR table of the generator, one VM each
 #   make debug     the VM tests on a KASAN/lockdep/kmemleak kernel (longer)
 #   make check     checkpatch --strict, sparse and W=1 over the series
+#   make check-docs    the series' Documentation through the kernel's Sphinx
+#   make check-base    linux-source-6.12 is Debian's newest and the series applies
 #   make check-bisect  build the tree at every patch of the series (ccache)
 #   make deb       Debian packages of the patched kernel, Debian's config
 #   make tree      build/linux from the tarball + patches/series (git am)
@@ -23,6 +25,7 @@ SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 REPORT_SRC := $(BUILD)/linux/tools/iommu/rmrr-report
 
+.PHONY: check-docs check-base
 .PHONY: all setup tree export kernel kernel-compat selftests check-bisect deb deb-check demo test corpus hostile debug debug-corpus bench check pytest clean distclean
 
 all: kernel selftests
@@ -108,6 +111,13 @@ bench: selftests
 
 check: tree
 	@scripts/check-series.sh
+
+# Only warnings that name our files fail (about 40 s: our documents only).
+check-docs: tree
+	@scripts/check-docs.sh
+
+check-base: setup tree
+	@scripts/check-base.sh
 
 # The workbench's own unit tests (generator, parsers); part of `make test`.
 pytest:

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Install what the workbench needs, from Debian's package archive only.
-# Idempotent: does nothing (and needs no root) when everything is there.
+# Idempotent: installs only what is missing, and a newer linux-source-6.12.
 set -euo pipefail
 
 PACKAGES=(
@@ -15,19 +15,38 @@ PACKAGES=(
 	libc6-dev			# static test binaries
 	linux-config-6.12		# make deb: Debian's own kernel config
 	dpkg-dev debhelper fakeroot	# bindeb-pkg (debian/rules calls dh_*)
+	python3-sphinx			# check-docs.sh: the kernel's Sphinx setup (brings docutils, alabaster)
 )
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# The base kernel follows Debian: when the archive has a newer
+# linux-source-6.12 (a security update moves the SUBLEVEL), take it, so
+# that make tree applies the series to the newest 6.12 Debian offers
+# (scripts/check-base.sh checks it in the lane).  Without root or network
+# nothing changes here and check-base.sh says why.
+if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
+	if $SUDO apt-get update -qq 2>/dev/null; then
+		have=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || true)
+		want=$(LC_ALL=C apt-cache policy linux-source-6.12 | awk '/Candidate:/{print $2}')
+		if [ -n "$have" ] && [ -n "$want" ] && [ "$want" != "(none)" ] &&
+			dpkg --compare-versions "$want" gt "$have"; then
+			missing+=(linux-source-6.12)
+		fi
+	fi
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
 echo "setup: installing ${missing[*]}"
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done"

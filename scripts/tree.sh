@@ -6,12 +6,17 @@
 #                     build/linux, commit it as the base, git-am the series
 #   tree.sh export    write the commits above the base back to patches/
 #   tree.sh status    show base version and the applied series
+#   tree.sh fresh     exit 0 when build/linux was made from the current
+#                     tarball and series (its stamp), 1 otherwise
+#   tree.sh try DIR   the same extraction and git am into DIR, a scratch
+#                     tree: build/linux and patches/ stay as they are
+#                     (scripts/check-base.sh)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tarball=${LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 tree=$top/build/linux
-patches=$top/patches
+patches=${PATCHES:-$top/patches}
 base_file=$patches/BASE
 stamp=$top/build/.tree-stamp
 
@@ -33,11 +38,13 @@ series_digest() {
 
 extract_base() {
 	[ -r "$tarball" ] || die "$tarball missing: run 'make setup' first"
-	rm -rf "$tree" "$top/build/linux-source-6.12"
-	mkdir -p "$top/build"
+	local parent
+	parent=$(dirname "$tree")
+	rm -rf "$tree" "$parent/linux-source-6.12"
+	mkdir -p "$parent"
 	echo "  EXTRACT $tarball"
-	tar -C "$top/build" -xJf "$tarball"
-	mv "$top/build/linux-source-6.12" "$tree"
+	tar -C "$parent" -xJf "$tarball"
+	mv "$parent/linux-source-6.12" "$tree"
 	# Debian's packaging adds "/*" to the top-level .gitignore, which would
 	# hide every new file a patch adds; the base keeps upstream's rules.
 	sed -i '/^# Debian packaging: ignore everything/,$d' "$tree/.gitignore"
@@ -69,7 +76,6 @@ apply_series() {
 			die "patch $p does not apply to Linux $now (series last applied to ${recorded:-?})"
 		fi
 	done < "$patches/series"
-	echo "$now" > "$base_file"
 }
 
 prepare() {
@@ -91,6 +97,7 @@ prepare() {
 	fi
 	extract_base
 	apply_series
+	kernel_version "$tree" > "$base_file"
 	series_digest > "$stamp"
 }
 
@@ -132,9 +139,15 @@ export_series() {
 
 case "${1:-}" in
 prepare) prepare ;;
+fresh) [ -d "$tree/.git" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$(series_digest)" ] ;;
+try)
+	[ -n "${2:-}" ] || die "usage: tree.sh try DIR"
+	tree=$(realpath -m "$2")
+	extract_base
+	apply_series ;;
 export) export_series ;;
 status)
 	echo "base: $(kernel_version "$tree") (series recorded against $(cat "$base_file" 2>/dev/null || echo none))"
 	git_tree log --oneline base..HEAD ;;
-*) die "usage: tree.sh prepare|export|status" ;;
+*) die "usage: tree.sh prepare|export|status|fresh|try DIR" ;;
 esac

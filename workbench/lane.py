@@ -2,7 +2,10 @@
 
   1. the workbench's own unit tests (generator, parsers);
   2. static checks of the series (scripts/check-series.sh: checkpatch
-     --strict, sparse and W=1 against the base, selftests -Werror);
+     --strict, sparse and W=1 against the base, selftests -Werror; its
+     Documentation through the kernel's Sphinx, check-docs.sh; the newest
+     Debian linux-source-6.12, check-base.sh) and make deb's packaging
+     path on the test config (deb.sh test);
   3. iasl over every scenario's DMAR table;
   4. per scenario, one boot of build/bzImage running the VM tests
      (tests/vm/*.sh and the static kselftests in build/tests), plus the
@@ -62,46 +65,39 @@ def unit_tests(tally):
     suite.run(Result())
 
 
-def series_checks(tally):
-    """One case per line that check-series.sh prints as ok/FAIL."""
-    proc = subprocess.run([os.path.join(TOP, "scripts/check-series.sh")], cwd=TOP,
+def script_checks(tally, prefix, argv, log_name):
+    """One case `prefix.<name>` per "ok   <name>" / "FAIL <name>" line a
+    check script prints; its output is kept in build/logs/<log_name>."""
+    proc = subprocess.run([os.path.join(TOP, argv[0])] + argv[1:], cwd=TOP,
                           capture_output=True, text=True)
-    log = os.path.join(TOP, "build/logs/check-series.log")
+    log = os.path.join(TOP, "build/logs", log_name)
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "w") as f:
         f.write(proc.stdout + proc.stderr)
-    section, seen, detail = "", 0, []
+    section, seen = "", 0
     for line in proc.stdout.splitlines():
         if line.startswith("== "):
-            section = line[3:].split()[0]
+            section = line[3:].split()[0] + "."
         elif line.startswith(("ok   ", "FAIL ")):
             status = "pass" if line.startswith("ok") else "fail"
-            tally.add(f"check.{section}.{line[5:].strip()}", status, line, log)
+            tally.add(f"{prefix}.{section}{line[5:].strip()}", status, line, log)
             seen += 1
-    if proc.returncode and not any(c[1] == "fail" and c[0].startswith("check.") for c in tally.cases):
-        tally.add("check.series", "fail", f"check-series.sh exit status {proc.returncode}", log)
+    mine = [c for c in tally.cases if c[0].startswith(prefix + ".")]
+    if proc.returncode and not any(c[1] == "fail" for c in mine):
+        tally.add(f"{prefix}.exit_status", "fail", f"{argv[0]} exit status {proc.returncode}", log)
     elif not seen:
-        tally.add("check.series", "fail", "check-series.sh reported nothing", log)
+        tally.add(f"{prefix}.results", "fail", f"{argv[0]} reported nothing", log)
 
 
-def deb_checks(tally):
-    """make deb's packaging path on the small test config: one case per
-    ok/FAIL line of scripts/deb.sh test."""
-    proc = subprocess.run([os.path.join(TOP, "scripts/deb.sh"), "test"], cwd=TOP,
-                          capture_output=True, text=True)
-    log = os.path.join(TOP, "build/logs/deb-test.log")
-    with open(log, "w") as f:
-        f.write(proc.stdout + proc.stderr)
-    seen = 0
-    for line in proc.stdout.splitlines():
-        if line.startswith(("ok   ", "FAIL ")):
-            tally.add(f"deb.{line[5:].strip()}", "pass" if line.startswith("ok") else "fail",
-                      line, log)
-            seen += 1
-    if proc.returncode and not any(c[1] == "fail" and c[0].startswith("deb.") for c in tally.cases):
-        tally.add("deb.build", "fail", f"deb.sh test exit status {proc.returncode}", log)
-    elif not seen:
-        tally.add("deb.build", "fail", "deb.sh test reported nothing", log)
+def static_checks(tally):
+    # checkpatch --strict, sparse and W=1 against the base, selftests -Werror
+    script_checks(tally, "check", ["scripts/check-series.sh"], "check-series.log")
+    # the Documentation of the series through the kernel's Sphinx setup
+    script_checks(tally, "docs", ["scripts/check-docs.sh"], "check-docs.log")
+    # the series applies to the newest linux-source-6.12 Debian offers
+    script_checks(tally, "base", ["scripts/check-base.sh"], "check-base.log")
+    # make deb's packaging path on the small test config
+    script_checks(tally, "deb", ["scripts/deb.sh", "test"], "deb-test.log")
 
 
 def iasl_checks(tally, scenarios):
@@ -247,8 +243,7 @@ def main(argv=()):
 
     if not args.vm_only:
         unit_tests(tally)
-        series_checks(tally)
-        deb_checks(tally)
+        static_checks(tally)
         iasl_checks(tally, scenarios)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         boots = [b for sc in scenarios for b in [sc] + sc.variants]

@@ -34,7 +34,7 @@ ESC=$(printf '\033')
 # and without the devices' details.
 note_l2() {
 	tr -d '\r' < $LOG.out | sed "s/${ESC}\[[0-9]*[A-Za-z]//g; s/^(qemu) //" |
-		grep -v '^[infopcqut ]*$' |
+		grep -v '^[infopcqutvers ]*$' |
 		grep -v '^ *\(PCI subsystem\|IRQ \|BAR[0-9]\|id "\|Bus \)' | note
 }
 
@@ -87,7 +87,9 @@ case "$2" in G) BELOW_MIB=$(($1 * 1024)) ;; M) BELOW_MIB=$1 ;; *) BELOW_MIB=0 ;;
 DEVICES=$(echo "$ADVICE" | grep -o -- '-device vfio-pci,host=[0-9a-f:.]*' | tr '\n' ' ')
 NDEV=$(echo "$DEVICES" | grep -o vfio-pci | wc -l)
 
-# 1:1 at pfn $1 in $DEV's current page table (debugfs dump: "PFN | ... PTE").
+# 1:1 at pfn $1 in $DEV's current page table (debugfs dump: "PFN | ... PTE",
+# one line per leaf; the DL360p's RMRRs are not 2 MiB aligned, so their
+# first page is a 4 KiB leaf of its own).
 maps_identity() {
 	pte=$(grep "^0x$1 |" /sys/kernel/debug/iommu/intel/$DEV/domain_translation_struct |
 	      awk '{ print $NF }')
@@ -115,13 +117,15 @@ start_l2() {
 	exec 3> $LOG.mon
 }
 
-# Wait until the monitor has answered "info pci" or QEMU has exited.
+# Wait until the monitor has answered "info pci" or QEMU has exited.  The
+# monitor runs its commands in order, so the answer to "info version"
+# ("7.2.22 (Debian ...)") means the one to "info pci" is complete.
 wait_l2() {
-	echo "info pci" >&3
+	printf 'info pci\ninfo version\n' >&3
 	i=0
 	while [ $i -lt $((WAIT * 2)) ]; do
 		kill -0 $QPID 2>/dev/null || return 1
-		grep -q "^(qemu) $" $LOG.out && grep -q "Bus" $LOG.out && return 0
+		grep -q '^[0-9]*\.[0-9]*\.[0-9]* ' $LOG.out && return 0
 		sleep 0.5
 		i=$((i + 1))
 	done
