@@ -119,13 +119,13 @@ start_l2() {
 
 # Wait until the monitor has answered "info pci" or QEMU has exited.  The
 # monitor runs its commands in order, so the answer to "info version"
-# ("7.2.22 (Debian ...)") means the one to "info pci" is complete.
+# ("7.2.22Debian 1:7.2+dfsg-...": version and package, no space) means the one to "info pci" is complete.
 wait_l2() {
 	printf 'info pci\ninfo version\n' >&3
 	i=0
 	while [ $i -lt $((WAIT * 2)) ]; do
 		kill -0 $QPID 2>/dev/null || return 1
-		grep -q '^[0-9]*\.[0-9]*\.[0-9]* ' $LOG.out && return 0
+		grep -q '^[0-9][0-9]*\.[0-9][0-9]*\.[0-9]' $LOG.out && return 0
 		sleep 0.5
 		i=$((i + 1))
 	done
