@@ -66,3 +66,29 @@ class Iasl(unittest.TestCase):
         bad[48 + 24 + 24 + 1] = 0          # RMRR's first scope: length 0
         bad[9] = (bad[9] + 0x0a) & 0xff    # keep the checksum valid
         self.assertIsNotNone(iasl.check(bytes(bad)))
+
+
+class ScriptChecks(unittest.TestCase):
+    """lane.script_checks: a check script's ok/FAIL lines become cases,
+    and a script that fails without saying what still fails the lane."""
+
+    def run_script(self, body):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "check.sh")
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body)
+            os.chmod(path, 0o755)
+            tally = lane.Tally()
+            lane.script_checks(tally, "t", [path], os.path.join(tmp, "log"))
+            return {name: status for name, status, _, _ in tally.cases}
+
+    def test_lines_become_cases_under_their_section(self):
+        cases = self.run_script('echo "== sec one"; echo "ok   a"; echo "FAIL b"; exit 1\n')
+        self.assertEqual(cases, {"t.sec.a": "pass", "t.sec.b": "fail"})
+
+    def test_silent_failure_fails(self):
+        self.assertEqual(self.run_script("exit 3\n"), {"t.exit_status": "fail"})
+
+    def test_nothing_reported_fails(self):
+        self.assertEqual(self.run_script("exit 0\n"), {"t.results": "fail"})
