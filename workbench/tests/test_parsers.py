@@ -20,6 +20,25 @@ class Tap(unittest.TestCase):
             ("rmrr_vfio.vfio_edu.unmapped_iova_faults", "fail"),
         ])
         self.assertEqual(cases[1].reason, "no edu device without direct regions")
+        self.assertEqual(cases[2].reason,
+                         "rmrr_vfio.c:300:unmapped_iova_faults:Expected kmsg_find(...) (0) == true")
+
+    def test_failure_reason_is_the_cases_own_diagnostics(self):
+        text = "\n".join([
+            "#  RUN           slow.a ...",
+            "# a: 12 DMAs",
+            "#            OK  slow.a",
+            "ok 1 slow.a",
+            "#  RUN           slow.b ...",
+            "# rmrr_vfio.c:9:b:Expected 0 (0) == ret (-22)",
+            "# rmrr_vfio.c:9:b:claim 3",
+            "# b: Test failed",
+            "#          FAIL  slow.b",
+            "not ok 2 slow.b",
+        ])
+        a, b = tap.parse(text, "t")
+        self.assertEqual(a.reason, "")
+        self.assertEqual(b.reason, "rmrr_vfio.c:9:b:Expected 0 (0) == ret (-22) | rmrr_vfio.c:9:b:claim 3")
 
     def test_kunit_on_the_console_counts_leaves_only(self):
         cases = tap.parse(data("kunit-console.log"), "kunit")
