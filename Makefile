@@ -8,6 +8,8 @@
 #   make check     checkpatch --strict, sparse and W=1 over the series
 #   make check-docs    the series' Documentation through the kernel's Sphinx
 #   make check-base    linux-source-6.12 is Debian's newest and the series applies
+#                      (network; not in make test)
+#   make update-base   take Debian's newest linux-source-6.12, rebuild build/linux
 #   make check-bisect  build the tree at every patch of the series (ccache)
 #   make deb       Debian packages of the patched kernel, Debian's config
 #   make tree      build/linux from the tarball + patches/series (git am)
@@ -25,7 +27,7 @@ SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
 RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
 REPORT_SRC := $(BUILD)/linux/tools/iommu/rmrr-report
 
-.PHONY: check-docs check-base
+.PHONY: check-docs check-base update-base
 .PHONY: all setup tree export kernel kernel-compat selftests check-bisect deb deb-check demo test corpus hostile debug debug-corpus bench check pytest clean distclean
 
 all: kernel selftests
@@ -116,8 +118,15 @@ check: tree
 check-docs: tree
 	@scripts/check-docs.sh
 
+# Needs the network; never part of make test (a CI run must not depend on
+# what Debian publishes next).
 check-base: setup tree
 	@scripts/check-base.sh
+
+# Take Debian's newest linux-source-6.12 and rebuild build/linux on it.
+update-base:
+	@WB_UPDATE_BASE=1 scripts/setup.sh
+	@scripts/tree.sh prepare
 
 # The workbench's own unit tests (generator, parsers); part of `make test`.
 pytest:

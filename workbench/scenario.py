@@ -273,9 +273,50 @@ def check_topology(sc):
                 raise ScenarioError(f"{where}: scope {s.describe()} type does not match {target.name}")
 
 
+# The keys each table of a scenario file may have.  Anything else is a
+# typo ("mustrun = [...]" would otherwise load as an empty must_run list
+# and quietly require nothing), so load() refuses it.
+KEYS = {
+    "": {"description", "memory", "cmdline", "smp", "port", "device", "rmrr",
+         "tests", "reserve", "variant"},
+    "port": {"name", "slot"},
+    "device": {"name", "model", "port", "slot", "label", "hotplug"},
+    "rmrr": {"base", "end", "scope", "dangling"},
+    "scope": {"type", "bus", "path"},
+    "tests": {"env", "must_run", "debug_must_run"},
+    "reserve": {"base", "end"},
+    "variant": {"name", "cmdline", "must_run", "debug_must_run", "kernel", "memory",
+                "share_host", "tests", "env"},
+}
+
+
+def check_keys(raw):
+    """Refuse a key that no part of the workbench reads."""
+    def unknown(table, kind, where):
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{where}: expected a table, got {type(table).__name__}")
+        extra = sorted(set(table) - KEYS[kind])
+        if extra:
+            raise ScenarioError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} "
+                                f"{', '.join(extra)} (known: {', '.join(sorted(KEYS[kind]))})")
+
+    unknown(raw, "", "scenario")
+    for kind in ("port", "device", "rmrr", "reserve", "variant"):
+        for i, table in enumerate(raw.get(kind, [])):
+            unknown(table, kind, f"{kind}[{i}]")
+            for j, s in enumerate(table.get("scope", []) if kind == "rmrr" else []):
+                unknown(s, "scope", f"rmrr[{i}].scope[{j}]")
+    if "tests" in raw:
+        unknown(raw["tests"], "tests", "tests")
+
+
 def load(path):
     with open(path, "rb") as f:
         raw = tomllib.load(f)
+    try:
+        check_keys(raw)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}: {e}") from None
     name = os.path.splitext(os.path.basename(path))[0]
     ports = [Port(p["name"], *parse_devfn(p["slot"])) for p in raw.get("port", [])]
     devices = []

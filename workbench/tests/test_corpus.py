@@ -254,3 +254,30 @@ not ok 5 global.identity_map_logged_once
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AllSkipped(unittest.TestCase):
+    """A boot whose every test case skipped compared nothing with the
+    table: corpus and hostile boots fail it, though the console is clean."""
+
+    OUTPUT = ("WB-TEST rmrr_groups\nTAP version 13\n1..1\n"
+              "ok 1 rmrr.x # SKIP nothing to check\nWB-RC 0\n")
+
+    def fake_run(self, *args, **kwargs):
+        from workbench import vm
+        return vm.Result(0, self.OUTPUT, "Run /init as init process\n", [], 1.0, False,
+                         kwargs.get("log_dir", args[3]))
+
+    def test_hostile_table_with_only_skips_fails(self):
+        from unittest import mock
+        from workbench import hostile, vm
+        import tempfile
+        h = hostile.generate()[0]
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.object(vm, "run", self.fake_run):
+            o = hostile.boot(h, "bzImage", tmp, tmp)
+        self.assertEqual((o.status, o.detail), ("fail", "no test case passed (every case skipped)"))
+
+    def test_boot_checks_are_not_test_cases(self):
+        cases = [("c/kernel_console_clean", "pass", "", ""), ("c/rmrrs_in_guest_ram", "pass", "", ""),
+                 ("c/rmrr_groups.x", "skip", "why", "")]
+        self.assertEqual([c[0] for c in corpus_run.test_cases(cases)], ["c/rmrr_groups.x"])

@@ -49,6 +49,30 @@ class Tap(unittest.TestCase):
         ])
 
 
+    def test_short_plan_fails(self):
+        cases = tap.parse("TAP version 13\n1..3\nok 1 a\nok 2 b\n", "t")
+        self.assertEqual([(c.name, c.status) for c in cases],
+                         [("t.a", "pass"), ("t.b", "pass"), ("t.plan", "fail")])
+        self.assertIn("plan 1..3 but 2", cases[2].reason)
+
+    def test_short_nested_plan_fails_under_its_suite(self):
+        text = "\n".join(["KTAP version 1", "1..1", "    KTAP version 1", "    # Subtest: s",
+                          "    1..2", "    ok 1 x", "ok 1 s"])
+        self.assertEqual([(c.name, c.status) for c in tap.parse(text, "kunit")],
+                         [("kunit.s.x", "pass"), ("kunit.s.plan", "fail")])
+
+    def test_case_without_result_is_a_crash(self):
+        text = "1..2\n#  RUN           f.a ...\n#            OK  f.a\nok 1 f.a\n#  RUN           f.b ...\n"
+        cases = tap.parse(text, "t")
+        self.assertEqual([(c.name, c.status) for c in cases],
+                         [("t.f.a", "pass"), ("t.f.b", "crash"), ("t.plan", "fail")])
+
+    def test_whole_binary_skipped(self):
+        cases = tap.parse("TAP version 13\n1..0 # SKIP set RMRR_RESCAN=1\n", "rmrr_rescan")
+        self.assertEqual([(c.name, c.status, c.reason) for c in cases],
+                         [("rmrr_rescan.all", "skip", "set RMRR_RESCAN=1")])
+
+
 class Console(unittest.TestCase):
     def test_reports_that_fail_a_run(self):
         bad = vm.kernel_problems(data("kunit-console.log") + "\n[    3.1] WARNING: CPU: 0 PID: 1 at x.c:1\n")
@@ -109,5 +133,60 @@ class ScriptChecks(unittest.TestCase):
     def test_silent_failure_fails(self):
         self.assertEqual(self.run_script("exit 3\n"), {"t.exit_status": "fail"})
 
+    def test_skip_lines_are_skips_with_their_reason(self):
+        cases = self.run_script('echo "ok   a"; echo "SKIP b.txt: nobody renders it"\n')
+        self.assertEqual(cases, {"t.a": "pass", "t.b.txt": "skip"})
+
     def test_nothing_reported_fails(self):
         self.assertEqual(self.run_script("exit 0\n"), {"t.results": "fail"})
+
+
+class UnitResults(unittest.TestCase):
+    """lane.TallyResult: every unittest outcome reaches the count."""
+
+    def run_cases(self, cls):
+        tally = lane.Tally()
+        unittest.defaultTestLoader.loadTestsFromTestCase(cls).run(lane.TallyResult(tally))
+        return sorted((name.rsplit(".", 1)[-1], status) for name, status, _, _ in tally.cases)
+
+    def test_failing_subtest_is_a_failure(self):
+        class T(unittest.TestCase):
+            def test_sub(self):
+                for i in (1, 2):
+                    with self.subTest(i=i):
+                        self.assertEqual(i, 1)
+        got = self.run_cases(T)
+        self.assertEqual([s for _, s in got], ["fail"], got)
+        self.assertIn("(i=2)", got[0][0])
+
+    def test_passing_subtests_pass_once(self):
+        class T(unittest.TestCase):
+            def test_sub(self):
+                for i in (1, 2):
+                    with self.subTest(i=i):
+                        self.assertTrue(i)
+        self.assertEqual(self.run_cases(T), [("test_sub", "pass")])
+
+    def test_unexpected_success_fails(self):
+        class T(unittest.TestCase):
+            @unittest.expectedFailure
+            def test_x(self):
+                pass
+        self.assertEqual(self.run_cases(T), [("test_x", "fail")])
+
+
+class Summary(unittest.TestCase):
+    def test_distinct_tests_and_skips_by_reason(self):
+        t = lane.Tally()
+        for boot in ("a", "a+pt", "b"):
+            t.add(f"{boot}/kunit.s.c", "pass")
+            t.add(f"{boot}/rmrr_vfio.f.x", "skip", "no edu device")
+        t.add("corpus.3", "pass")
+        t.add("corpus.9", "skip", "no RMRR")
+        t.add("unit.x", "pass")
+        self.assertEqual(t.distinct(), 4)
+        self.assertEqual(t.boots(), 3)
+        lines = t.summary()
+        self.assertIn("9 results of 4 distinct tests (3 boots", lines[0])
+        self.assertTrue(lines[1].startswith("# skipped 3x: no edu device"), lines)
+        self.assertTrue(lines[2].startswith("# skipped 1x: no RMRR"), lines)

@@ -196,6 +196,26 @@ model = "e1000"
 slot = "04.0"
 """, "unknown model")
 
+    def test_misspelt_must_run_is_refused(self):
+        # "mustrun" once loaded as an empty must_run: nothing was required.
+        self.assertRejected("""
+[tests]
+mustrun = ["rmrr_vfio.preserve.dma_reads_rmrr"]
+""", "unknown key mustrun")
+
+    def test_unknown_key_in_a_variant_and_a_scope(self):
+        self.assertRejected("""
+[[variant]]
+name = "v"
+must_runs = []
+""", "variant[0]: unknown key must_runs")
+        self.assertRejected("""
+[[rmrr]]
+base = 0x1000000
+end = 0x1000fff
+scope = [ { bus = 0, path = ["03.0"], kind = "bridge" } ]
+""", "rmrr[0].scope[0]: unknown key kind")
+
     def test_bridge_type_on_endpoint(self):
         self.assertRejected("""
 [[rmrr]]
