@@ -24,7 +24,7 @@ BUILD   := build
 KOUT    := $(BUILD)/obj
 TESTS   := $(BUILD)/tests
 SELFTESTS_SRC := $(BUILD)/linux/tools/testing/selftests/iommu
-RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_rescan
+RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_iommufd rmrr_fail_nth rmrr_continuity rmrr_hotplug rmrr_rescan
 REPORT_SRC := $(BUILD)/linux/tools/iommu/rmrr-report
 
 .PHONY: check-docs check-base update-base

@@ -21,7 +21,7 @@ import os
 import re
 import sys
 
-from . import corpus, lane, vm
+from . import corpus, dmar, expect, lane, vm
 
 TOP = lane.TOP
 CORPUS_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_report"]
@@ -125,8 +125,11 @@ def boot(entry, sc, kernel, tests_dir, log_root, timeout):
     log_dir = os.path.join(log_root, str(entry["id"]))
     os.makedirs(log_dir, exist_ok=True)
     write_scenario_notes(sc, os.path.join(log_dir, "scenario.txt"))
+    table = dmar.build(sc)
+    files = test_files(tests_dir) + [
+        expect.write_expectations(table, os.path.join(log_dir, "expected-rmrr.txt"))]
     res = vm.run(sc, kernel, lane.guest_script(sc, CORPUS_TESTS), log_dir,
-                 test_files=test_files(tests_dir), timeout=timeout)
+                 test_files=files, timeout=timeout, table=table)
     cases = lane.vm_results(sc, res, CORPUS_TESTS) + [ram_case(sc, res)]
     with open(os.path.join(log_dir, "cases.txt"), "w") as f:
         f.writelines(f"{s:4} {n}{': ' + d if d else ''}\n" for n, s, d, _ in cases)

@@ -51,13 +51,15 @@ class Scenarios(unittest.TestCase):
             self.assertTrue(dmar.checksum_ok(table), p)
             self.assertEqual(len(table), struct.unpack_from("<I", table, 4)[0])
 
-    def test_debug_lane_requires_the_fault_injection_sweeps(self):
+    def test_fail_nth_sweeps_are_required_where_they_can_run(self):
+        # The test kernel has fail-nth: the type1 sweep is in the default
+        # lane; the probe sweep needs the debug kernel's stack filter.
         sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
         preserve = next(v for v in sc.variants if v.name.endswith("+preserve"))
-        self.assertIn("rmrr_vfio.alloc_failure.every_allocation_on_each_path",
-                      preserve.debug_must_run)
-        self.assertNotIn("rmrr_vfio.alloc_failure.every_allocation_on_each_path",
-                         preserve.must_run)
+        self.assertIn("rmrr_fail_nth.alloc_failure.every_allocation_on_each_path",
+                      preserve.must_run)
+        self.assertEqual("all", preserve.test_env.get("RMRR_FAIL_NTH_PATHS"))
+        self.assertIn("rmrr_rescan.alloc_failure.probe_of_a_sharer", preserve.debug_must_run)
         self.assertEqual([], sc.debug_must_run)
 
     def test_hp_topology_matches_the_boot_log(self):
