@@ -6,7 +6,6 @@ BASE_ARGS = [
     "-machine", "q35",
     "-accel", "tcg",
     "-cpu", "max",
-    "-device", "intel-iommu,intremap=on",
     "-nodefaults", "-no-reboot", "-display", "none",
 ]
 
@@ -20,6 +19,14 @@ BASE_CMDLINE = [
     "console=ttyS0,115200", "panic=-1", "oops=panic", "no_timer_check",
     "intel_iommu=on", "tsc=unstable", "no5lvl",
 ]
+
+
+# QEMU's VT-d: legacy mode, or scalable mode (VT-d 3.0, what Debian's
+# kernel uses on every host that has it).
+IOMMU_DEVICE = {
+    "legacy": "intel-iommu,intremap=on",
+    "scalable": "intel-iommu,intremap=on,x-scalable-mode=on",
+}
 
 
 def memmap_args(scenario):
@@ -88,7 +95,7 @@ def command(scenario, kernel, initrd, console_log, output_log, extra_cmdline=(),
             qemu="qemu-system-x86_64", qmp_socket=None):
     mem_mib = scenario.memory >> 20
     monitor = ["-qmp", f"unix:{qmp_socket},server=on,wait=off"] if qmp_socket else []
-    return ([qemu] + BASE_ARGS +
+    return ([qemu] + BASE_ARGS + ["-device", IOMMU_DEVICE[scenario.iommu_mode]] +
             ["-m", f"{mem_mib}M", "-smp", str(scenario.smp),
              "-kernel", kernel, "-initrd", initrd,
              "-append", " ".join(kernel_cmdline(scenario, extra_cmdline)),

@@ -38,6 +38,8 @@ claims about it; nothing in it is code.  Example::
     cmdline = ["iommu.direct_share_groups=0"]
     must_run = [...]          # replaces the scenario's list
     kernel = "compat"         # optional: boot build/bzImage-compat instead
+    iommu_mode = "scalable"   # optional: QEMU's VT-d in scalable mode
+                              # (x-scalable-mode=on); "legacy" by default
     memory = "2G"             # optional: other guest RAM
     share_host = true         # optional: the host's / read-only over 9p
                               # (mount tag "hostroot"), for tests that run
@@ -173,6 +175,8 @@ class Scenario:
     share_host: bool = False
     # The VM tests this boot runs, when not the lane's usual list.
     tests: list = dataclasses.field(default_factory=list)
+    # QEMU's VT-d: "legacy", or "scalable" (x-scalable-mode=on).
+    iommu_mode: str = "legacy"
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -278,7 +282,7 @@ def check_topology(sc):
 # and quietly require nothing), so load() refuses it.
 KEYS = {
     "": {"description", "memory", "cmdline", "smp", "port", "device", "rmrr",
-         "tests", "reserve", "variant"},
+         "tests", "reserve", "variant", "iommu_mode"},
     "port": {"name", "slot"},
     "device": {"name", "model", "port", "slot", "label", "hotplug"},
     "rmrr": {"base", "end", "scope", "dangling"},
@@ -286,7 +290,7 @@ KEYS = {
     "tests": {"env", "must_run", "debug_must_run"},
     "reserve": {"base", "end"},
     "variant": {"name", "cmdline", "must_run", "debug_must_run", "kernel", "memory",
-                "share_host", "tests", "env"},
+                "share_host", "tests", "env", "iommu_mode"},
 }
 
 
@@ -308,6 +312,16 @@ def check_keys(raw):
                 unknown(s, "scope", f"rmrr[{i}].scope[{j}]")
     if "tests" in raw:
         unknown(raw["tests"], "tests", "tests")
+
+
+IOMMU_MODES = ("legacy", "scalable")
+
+
+def iommu_mode(raw, where, default):
+    mode = raw.get("iommu_mode", default)
+    if mode not in IOMMU_MODES:
+        raise ScenarioError(f"{where}: iommu_mode '{mode}' is not one of {', '.join(IOMMU_MODES)}")
+    return mode
 
 
 def load(path):
@@ -339,6 +353,7 @@ def load(path):
                   dict(tests.get("env", {})), list(tests.get("must_run", [])),
                   list(tests.get("debug_must_run", [])))
     sc.reserves = [(int(r["base"]), int(r["end"])) for r in raw.get("reserve", [])]
+    sc.iommu_mode = iommu_mode(raw, "scenario", sc.iommu_mode)
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
     for v in raw.get("variant", []):
@@ -349,7 +364,8 @@ def load(path):
             must_run=list(v.get("must_run", [])),
             debug_must_run=list(v.get("debug_must_run", [])), variants=[],
             kernel=v.get("kernel", ""), share_host=bool(v.get("share_host", False)),
-            tests=list(v.get("tests", [])))
+            tests=list(v.get("tests", [])),
+            iommu_mode=iommu_mode(v, f"variant {v['name']}", sc.iommu_mode))
         if variant.memory != sc.memory:
             check_topology(variant)
         sc.variants.append(variant)

@@ -13,15 +13,17 @@ def data(name):
 
 class Tap(unittest.TestCase):
     def test_kselftest_harness_output(self):
-        cases = tap.parse(data("kselftest.tap"), "rmrr_vfio")
-        self.assertEqual([(c.name, c.status) for c in cases], [
-            ("rmrr_vfio.vfio_rmrr.set_container_refused", "pass"),
-            ("rmrr_vfio.vfio_edu.dma_round_trip", "skip"),
-            ("rmrr_vfio.vfio_edu.unmapped_iova_faults", "fail"),
-        ])
-        self.assertEqual(cases[1].reason, "no edu device without direct regions")
-        self.assertEqual(cases[2].reason,
-                         "rmrr_vfio.c:300:unmapped_iova_faults:Expected kmsg_find(...) (0) == true")
+        # Recorded: rmrr_vfio on hp-dl360p-gen8+preserve, RMRR_TEST_BREAK_KMSG=1.
+        cases = tap.parse(data("rmrr_vfio-kmsg-unreadable.tap"), "rmrr_vfio")
+        self.assertEqual(len(cases), 14)
+        self.assertEqual((cases[0].name, cases[0].status, cases[0].reason),
+                         ("rmrr_vfio.vfio_rmrr.set_container_denied", "skip",
+                          "group 5 policy is preserve, not deny"))
+        self.assertEqual((cases[3].name, cases[3].status),
+                         ("rmrr_vfio.preserve.iova_ranges_and_direct_cap", "fail"))
+        self.assertEqual(cases[3].reason.split(" | ")[0],
+                         "rmrr_vfio.c:287:iova_ranges_and_direct_cap:Expected 0 (0) <= self->kmsg (-1)")
+        self.assertEqual([c.status for c in cases].count("skip"), 4)
 
     def test_failure_reason_is_the_cases_own_diagnostics(self):
         text = "\n".join([
@@ -41,12 +43,16 @@ class Tap(unittest.TestCase):
         self.assertEqual(b.reason, "rmrr_vfio.c:9:b:Expected 0 (0) == ret (-22) | rmrr_vfio.c:9:b:claim 3")
 
     def test_kunit_on_the_console_counts_leaves_only(self):
-        cases = tap.parse(data("kunit-console.log"), "kunit")
-        self.assertEqual([(c.name, c.status) for c in cases], [
-            ("kunit.rmrr_share.transitive", "pass"),
-            ("kunit.rmrr_share.relaxable_only", "fail"),
-            ("kunit.other.case", "skip"),
-        ])
+        # Recorded: hp-dl360p-gen8 on a kernel whose direct-share.c was
+        # planted with a bug (relaxable ranges counted as shared).
+        cases = tap.parse(data("kunit-console-failure.log"), "kunit")
+        self.assertEqual(len(cases), 12)
+        failed = [c.name for c in cases if c.status == "fail"]
+        self.assertEqual(failed, ["kunit.iommu-direct-share.direct_share_relaxable_only",
+                                  "kunit.iommu-direct-share.direct_share_every_probe_order",
+                                  "kunit.iommu-direct-share.direct_share_random_vs_brute_force"])
+        self.assertIn("EXPECTATION FAILED at ../linux/drivers/iommu/direct-share-test.c:28",
+                      cases[5].reason)
 
 
     def test_short_plan_fails(self):
@@ -73,9 +79,66 @@ class Tap(unittest.TestCase):
                          [("rmrr_rescan.all", "skip", "set RMRR_RESCAN=1")])
 
 
+class RecordedRuns(unittest.TestCase):
+    """TAP recorded from real lane boots (build/logs/<boot>/output.log),
+    not written by hand: the parser must read what the tests print."""
+
+    def test_unreadable_kernel_log_fails_every_iommufd_case(self):
+        # hp-dl360p-gen8+preserve with RMRR_TEST_BREAK_KMSG=1 (patch 0042).
+        cases = tap.parse(data("rmrr_iommufd-kmsg-unreadable.tap"), "rmrr_iommufd")
+        self.assertEqual(len(cases), 8)
+        self.assertEqual({c.status for c in cases}, {"fail"})
+        self.assertIn("rmrr_iommufd.iommufd_preserve.dma_reads_rmrr_through_hwpt",
+                      [c.name for c in cases])
+        self.assertTrue(all("kmsg" in c.reason for c in cases), [c.reason for c in cases])
+
+    def test_run_killed_by_the_boot_timeout_is_a_crash_and_a_short_plan(self):
+        # hp-dl360p-gen8+sm-preserve before patch 0045, with a 30 ms delay
+        # in VT-d's scalable-mode attach: two cases fault, the third never
+        # ends before the boot's 300 s timeout.
+        cases = tap.parse(data("rmrr_continuity-sm-window-killed.tap"), "rmrr_continuity")
+        self.assertEqual([(c.name, c.status) for c in cases], [
+            ("rmrr_continuity.continuity.type1_claim_release.dma_never_faults", "fail"),
+            ("rmrr_continuity.continuity.iommufd_claim_release.dma_never_faults", "fail"),
+            ("rmrr_continuity.continuity.type1_back_to_back.dma_never_faults", "crash"),
+            ("rmrr_continuity.plan", "fail"),
+        ])
+        self.assertIn("kmsg_find(kmsg, DMAR_FAULT", cases[0].reason)
+        self.assertIn("plan 1..4 but 2 result(s)", cases[3].reason)
+
+    def test_kunit_suite_from_a_real_console(self):
+        # hp-dl360p-gen8's console: twelve cases of one suite, all passed.
+        cases = tap.parse(data("kunit-console-pass.log"), "kunit")
+        self.assertEqual(len(cases), 12)
+        self.assertEqual({c.status for c in cases}, {"pass"})
+        self.assertEqual(cases[0].name, "kunit.iommu-direct-share.direct_share_chain")
+
+    def test_kunit_suite_cut_by_a_panic_fails_its_plan(self):
+        # The same console as a panic after case 7 leaves it: 1..12, 7 results.
+        lines = data("kunit-console-pass.log").splitlines()
+        cut = "\n".join(lines[:next(i for i, l in enumerate(lines) if "ok 8 " in l)])
+        cases = tap.parse(cut, "kunit")
+        self.assertEqual(len([c for c in cases if c.status == "pass"]), 7)
+        plan = [c for c in cases if c.name.endswith(".plan")]
+        self.assertEqual([(c.name, c.status) for c in plan],
+                         [("kunit.iommu-direct-share.plan", "fail"), ("kunit.plan", "fail")])
+
+    def test_fixture_variants_are_named_fixture_variant_test(self):
+        cases = tap.parse(data("rmrr_continuity-kmsg-unreadable.tap"), "rmrr_continuity")
+        self.assertEqual([c.name for c in cases], [
+            "rmrr_continuity.continuity.type1_claim_release.dma_never_faults",
+            "rmrr_continuity.continuity.iommufd_claim_release.dma_never_faults",
+            "rmrr_continuity.continuity.type1_back_to_back.dma_never_faults",
+            "rmrr_continuity.continuity.iommufd_back_to_back.dma_never_faults",
+        ])
+        self.assertEqual(cases[0].reason, "rmrr_vfio_utils.h:500:dma_never_faults:Expected 0 (0) "
+                         "<= kmsg (-1) | rmrr_vfio_utils.h:500:dma_never_faults:no kernel log: "
+                         "fault checks would see none")
+
+
 class Console(unittest.TestCase):
     def test_reports_that_fail_a_run(self):
-        bad = vm.kernel_problems(data("kunit-console.log") + "\n[    3.1] WARNING: CPU: 0 PID: 1 at x.c:1\n")
+        bad = vm.kernel_problems(data("kunit-console-pass.log") + "\n[    3.1] WARNING: CPU: 0 PID: 1 at x.c:1\n")
         self.assertEqual(len(bad), 1)
         for line in ("BUG: kernel NULL pointer dereference", "Kernel panic - not syncing",
                      "======== WARNING: possible circular locking dependency detected",

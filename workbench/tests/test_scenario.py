@@ -158,6 +158,13 @@ slot = "03.0"
             load_text(self.BASE + text)
         self.assertIn(words, str(cm.exception))
 
+    def test_unknown_iommu_mode(self):
+        self.assertRejected('''
+[[variant]]
+name = "v"
+iommu_mode = "nested"
+''', "variant v: iommu_mode 'nested'")
+
     def test_scope_naming_no_device(self):
         self.assertRejected("""
 [[rmrr]]
@@ -256,6 +263,15 @@ memory = "2G"
 share_host = true
 tests = ["l2_qemu.sh"]
 """
+
+    def test_scalable_mode_variant_boots_qemus_vtd_in_scalable_mode(self):
+        sc = scenario.load(os.path.join(TOP, "scenarios/hp-dl360p-gen8.toml"))
+        sm = next(v for v in sc.variants if v.name.endswith("+sm"))
+        argv = qemu.command(sm, "bzImage", "initrd", "c.log", "o.log")
+        self.assertIn("intel-iommu,intremap=on,x-scalable-mode=on", argv)
+        argv = qemu.command(sc, "bzImage", "initrd", "c.log", "o.log")
+        self.assertIn("intel-iommu,intremap=on", argv)
+        self.assertNotIn("intel-iommu,intremap=on,x-scalable-mode=on", argv)
 
     def test_variant_overrides(self):
         sc = load_text(self.TEXT)
