@@ -114,8 +114,8 @@ class TallyResult(unittest.TestResult):
         self.tally.add(f"unit.{test.id()}", "fail", "marked expectedFailure but passed")
 
 
-def unit_tests(tally, start_dir=None):
-    suite = unittest.defaultTestLoader.discover(start_dir or os.path.join(TOP, "workbench/tests"),
+def unit_tests(tally):
+    suite = unittest.defaultTestLoader.discover(os.path.join(TOP, "workbench/tests"),
                                                 top_level_dir=TOP)
     suite.run(TallyResult(tally))
 

@@ -281,14 +281,13 @@ class AllSkipped(unittest.TestCase):
         self.assertEqual((o.status, o.detail), ("fail", "no test case passed (every case skipped)"))
 
     def test_range_the_bytes_reject_needs_the_kernels_drop_line(self):
-        from workbench import hostile
+        from workbench import expect, hostile
         h = next(t for t in hostile.generate() if t.kind == "inverted")
         sc = hostile.machine(h)
         name, status, detail, _ = hostile.drops_case(sc, h, "Run /init as init process\n")
         self.assertEqual(status, "fail")
         self.assertIn("is empty-or-inverted but no drop line", detail)
-        r = next(r for r in __import__("workbench.expect").expect.decode(h.table).rmrrs
-                 if r.base is not None)
+        r = next(r for r in expect.decode(h.table).rmrrs if r.base is not None)
         line = f"DMAR: [Firmware Bug]: RMRR [{r.base:#x}-{r.end:#x}] dropped: empty or inverted range\n"
         self.assertEqual(hostile.drops_case(sc, h, line)[1], "pass")
 
