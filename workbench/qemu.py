@@ -36,8 +36,12 @@ def memmap_args(scenario):
     def reserved(r):
         return any(b <= r.base and r.end <= e for b, e in scenario.reserves)
 
+    def memmap(r):
+        first, last = r.pages
+        return f"memmap={last - first + 1:#x}${first:#x}"
+
     return ([f"memmap={e - b + 1:#x}${b:#x}" for b, e in scenario.reserves] +
-            [f"memmap={r.size:#x}${r.base:#x}" for r in scenario.rmrrs
+            [memmap(r) for r in scenario.rmrrs
              if not r.dangling and r.size > 0 and not reserved(r)])
 
 

@@ -51,7 +51,9 @@ claims about it; nothing in it is code.  Example::
 Root-port secondary bus numbers follow the firmware's depth-first
 enumeration: ports sorted by slot get buses 1, 2, 3 ...  Every scope must
 name a device or port of the topology unless the RMRR says
-``dangling = true`` (for hostile-firmware scenarios).
+``dangling = true`` (for hostile-firmware scenarios).  An RMRR that names
+real devices but does not start and end on 4 KiB pages says
+``unaligned = true``; its whole pages are reserved in the e820 map.
 """
 
 import dataclasses
@@ -145,10 +147,16 @@ class Rmrr:
     end: int
     scopes: list
     dangling: bool = False
+    unaligned: bool = False     # names real devices, but not on 4 KiB pages
 
     @property
     def size(self):
         return self.end - self.base + 1
+
+    @property
+    def pages(self):
+        """The 4 KiB pages the range touches, as (first byte, last byte)."""
+        return self.base & ~0xfff, self.end | 0xfff
 
 
 @dataclasses.dataclass
@@ -265,8 +273,11 @@ def check_topology(sc):
         where = f"rmrr[{i}] {r.base:#x}-{r.end:#x}"
         if r.dangling:
             continue
-        if r.base & 0xfff or (r.end + 1) & 0xfff or r.end < r.base:
-            raise ScenarioError(f"{where}: not a 4 KiB aligned range (set dangling = true for bad firmware)")
+        if r.end < r.base:
+            raise ScenarioError(f"{where}: inverted range (set dangling = true for bad firmware)")
+        if (r.base & 0xfff or (r.end + 1) & 0xfff) and not r.unaligned:
+            raise ScenarioError(f"{where}: not a 4 KiB aligned range (set unaligned = true "
+                                "to test such firmware, dangling = true for bad firmware)")
         if r.end >= sc.memory:
             raise ScenarioError(f"{where}: beyond guest RAM ({sc.memory:#x})")
         for s in r.scopes:
@@ -285,7 +296,7 @@ KEYS = {
          "tests", "reserve", "variant", "iommu_mode"},
     "port": {"name", "slot"},
     "device": {"name", "model", "port", "slot", "label", "hotplug"},
-    "rmrr": {"base", "end", "scope", "dangling"},
+    "rmrr": {"base", "end", "scope", "dangling", "unaligned"},
     "scope": {"type", "bus", "path"},
     "tests": {"env", "must_run", "debug_must_run"},
     "reserve": {"base", "end"},
@@ -346,7 +357,8 @@ def load(path):
     rmrrs = []
     for i, r in enumerate(raw.get("rmrr", [])):
         scopes = [_scope(s, f"rmrr[{i}]") for s in r.get("scope", [])]
-        rmrrs.append(Rmrr(int(r["base"]), int(r["end"]), scopes, bool(r.get("dangling", False))))
+        rmrrs.append(Rmrr(int(r["base"]), int(r["end"]), scopes, bool(r.get("dangling", False)),
+                          bool(r.get("unaligned", False))))
     tests = raw.get("tests", {})
     sc = Scenario(name, raw.get("description", ""), parse_size(raw.get("memory", "1G")),
                   list(raw.get("cmdline", [])), ports, devices, rmrrs, int(raw.get("smp", 1)),
