@@ -57,11 +57,13 @@ def table(structures, flags=DMAR_INTR_REMAP, haw=QEMU_HOST_ADDRESS_WIDTH):
     return bytes(raw)
 
 
-def qemu_drhd():
+def qemu_drhd(extra_scopes=()):
+    """QEMU's one DRHD (INCLUDE_PCI_ALL, its IO-APIC scope), with
+    @extra_scopes (raw bytes) after the IO-APIC's."""
     ioapic = device_scope("ioapic", Q35_PSEUDO_BUS_PLATFORM,
                           [(Q35_PSEUDO_DEVFN_IOAPIC >> 3, Q35_PSEUDO_DEVFN_IOAPIC & 7)],
                           QEMU_IOAPIC_ID)
-    return drhd(QEMU_DRHD_BASE, [ioapic])
+    return drhd(QEMU_DRHD_BASE, [ioapic] + list(extra_scopes))
 
 
 def build(scenario):

@@ -28,10 +28,9 @@ The rules, and where each comes from:
     empty-or-inverted       Limit <= Base
     beyond-address-width    Limit at or above 2^(HAW+1)
     interrupt-window        overlaps 0xfee00000-0xfeefffff
-    usable RAM above 1 MiB  needs the boot's memory map, not in the table:
-                            test-in-vm.sh applies it from /proc/iomem, so
-                            "kept" here means kept by every rule the table
-                            alone decides
+  (a range over usable RAM is kept, as Linux 6.12 keeps it, with a
+  firmware-bug warning; only the group's owner is refused, see
+  "direct_assign")
   structure dropped (same section: "checked against its container before
   anything walks it"; the scope layout is the specification's):
     malformed-structure-short     Length below the 24 fixed bytes

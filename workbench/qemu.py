@@ -42,7 +42,7 @@ def memmap_args(scenario):
 
     return ([f"memmap={e - b + 1:#x}${b:#x}" for b, e in scenario.reserves] +
             [memmap(r) for r in scenario.rmrrs
-             if not r.dangling and r.size > 0 and not reserved(r)])
+             if not r.dangling and not r.in_ram and r.size > 0 and not reserved(r)])
 
 
 def kernel_cmdline(scenario, extra=()):

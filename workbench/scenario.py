@@ -53,7 +53,9 @@ enumeration: ports sorted by slot get buses 1, 2, 3 ...  Every scope must
 name a device or port of the topology unless the RMRR says
 ``dangling = true`` (for hostile-firmware scenarios).  An RMRR that names
 real devices but does not start and end on 4 KiB pages says
-``unaligned = true``; its whole pages are reserved in the e820 map.
+``unaligned = true``; its whole pages are reserved in the e820 map.  An
+RMRR with ``in_ram = true`` is not reserved at all: it stays usable RAM,
+as some firmware leaves it (a firmware bug the kernel warns about).
 """
 
 import dataclasses
@@ -148,6 +150,7 @@ class Rmrr:
     scopes: list
     dangling: bool = False
     unaligned: bool = False     # names real devices, but not on 4 KiB pages
+    in_ram: bool = False        # left as usable RAM: no e820 reservation
 
     @property
     def size(self):
@@ -296,7 +299,7 @@ KEYS = {
          "tests", "reserve", "variant", "iommu_mode"},
     "port": {"name", "slot"},
     "device": {"name", "model", "port", "slot", "label", "hotplug"},
-    "rmrr": {"base", "end", "scope", "dangling", "unaligned"},
+    "rmrr": {"base", "end", "scope", "dangling", "unaligned", "in_ram"},
     "scope": {"type", "bus", "path"},
     "tests": {"env", "must_run", "debug_must_run"},
     "reserve": {"base", "end"},
@@ -358,7 +361,7 @@ def load(path):
     for i, r in enumerate(raw.get("rmrr", [])):
         scopes = [_scope(s, f"rmrr[{i}]") for s in r.get("scope", [])]
         rmrrs.append(Rmrr(int(r["base"]), int(r["end"]), scopes, bool(r.get("dangling", False)),
-                          bool(r.get("unaligned", False))))
+                          bool(r.get("unaligned", False)), bool(r.get("in_ram", False))))
     tests = raw.get("tests", {})
     sc = Scenario(name, raw.get("description", ""), parse_size(raw.get("memory", "1G")),
                   list(raw.get("cmdline", [])), ports, devices, rmrrs, int(raw.get("smp", 1)),
