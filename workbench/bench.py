@@ -96,8 +96,8 @@ def print_inside_series(sc, t1, p1):
     for d in devs:
         if d == plain:
             continue
-        for what in ("probe", "claim_attach", "release", "map_4k", "unmap_4k",
-                     "map_2m", "unmap_2m"):
+        for what in ("probe", "claim_attach", "release", "iommufd_attach",
+                     "iommufd_release", "map_4k", "unmap_4k", "map_2m", "unmap_2m"):
             a, b = t1.get(f"{what}.{d}"), t1.get(f"{what}.{plain}")
             if a and b:
                 print(f"{what}.{d} / {what}.{plain} (no RMRR): {a[1] / b[1]:.2f}")

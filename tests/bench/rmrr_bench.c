@@ -7,6 +7,11 @@
  *   BENCH claim_attach.<dev> N min median max    open group + container,
  *   BENCH release.<dev> N min median max         SET_CONTAINER, SET_IOMMU;
  *                                                 closing both (ns)
+ *   BENCH iommufd_attach.<dev> ...               the same through iommufd:
+ *   BENCH iommufd_release.<dev> ...              open the device cdev and
+ *                                                 /dev/iommu, BIND_IOMMUFD,
+ *                                                 IOAS_ALLOC, ATTACH to the
+ *                                                 IOAS; closing both
  *   BENCH map_4k.<dev> / unmap_4k.<dev> ...      one 4 KiB MAP_DMA/UNMAP_DMA
  *   BENCH map_2m.<dev> / unmap_2m.<dev> ...      one 2 MiB MAP_DMA/UNMAP_DMA
  *   BENCH probe.<dev> N min median max           remove the device, then
@@ -25,9 +30,10 @@
  * Built with the RMRR selftests' helpers (tools/testing/selftests/iommu).
  */
 #include <sys/ioctl.h>
+#include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "rmrr_utils.h"
+#include "rmrr_vfio_utils.h"
 
 #define CLAIMS		30
 #define PROBES		10
@@ -103,6 +109,54 @@ static void count_ptes(const char *bdf, const struct dmar_info *dmar,
 		printf("PTES %s%s 0x%llx 0x%llx %ld\n", bdf, domain, (unsigned long long)r->base,
 		       (unsigned long long)r->end, c.entries);
 	}
+}
+
+/* The iommufd claim: BIND_IOMMUFD takes DMA ownership, ATTACH the HWPT. */
+static int claim_iommufd(const char *cdev, struct owner *o)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+
+	o->group_fd = open(cdev, O_RDWR);		/* the device */
+	o->container = open("/dev/iommu", O_RDWR);
+	if (o->group_fd < 0 || o->container < 0)
+		return -errno;
+	bind.iommufd = o->container;
+	if (ioctl(o->group_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
+	    ioctl(o->container, IOMMU_IOAS_ALLOC, &alloc))
+		return -errno;
+	attach.pt_id = alloc.out_ioas_id;
+	return ioctl(o->group_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) ? -errno : 0;
+}
+
+static void bench_claim_iommufd(const char *bdf)
+{
+	const char *dev = bdf + 5;
+	static uint64_t attach[CLAIMS], rel[CLAIMS];
+	char cdev[PATH_MAX];
+	struct owner o;
+	int i;
+
+	if (cdev_path(bdf, cdev, sizeof(cdev))) {
+		printf("BENCH error.iommufd.%s no cdev\n", dev);
+		return;
+	}
+	for (i = 0; i < CLAIMS; i++) {
+		uint64_t t0 = now_ns(), t1;
+		int ret = claim_iommufd(cdev, &o);
+
+		attach[i] = now_ns() - t0;
+		t1 = now_ns();
+		release(&o);
+		rel[i] = now_ns() - t1;
+		if (ret) {
+			printf("BENCH error.iommufd.%s %d\n", dev, ret);
+			return;
+		}
+	}
+	report("iommufd_attach", dev, attach, CLAIMS);
+	report("iommufd_release", dev, rel, CLAIMS);
 }
 
 static bool bench_claim(const char *bdf, int group, const struct dmar_info *dmar)
@@ -285,6 +339,7 @@ int main(void)
 			return 1;
 		}
 		if (bench_claim(bdf, group, &dmar)) {
+			bench_claim_iommufd(bdf);
 			bench_map(bdf + 5, group, 0x1000, MAPS_4K, "map_4k", "unmap_4k");
 			bench_map(bdf + 5, group, 0x200000, MAPS_2M, "map_2m", "unmap_2m");
 		}
