@@ -76,7 +76,8 @@ selftests: kernel
 	@$(MAKE) -s -C $(REPORT_SRC) KHDR=$(CURDIR)/$(KOUT)/usr/include
 	@cp $(REPORT_SRC)/rmrr-report $(TESTS)/rmrr-report
 	@cp $(REPORT_SRC)/test-in-vm.sh $(TESTS)/rmrr_report
-	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS) rmrr-report rmrr_report)"
+	@gcc -static -O2 -Wall -Werror -o $(TESTS)/edu_dma tests/vm/edu_dma.c
+	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS) rmrr-report rmrr_report edu_dma)"
 
 demo: kernel selftests
 	@$(PYTHON) -m workbench demo hp-dl360p-gen8

@@ -46,15 +46,18 @@ def rmrr(base, end, scopes, segment=0):
                        base, end) + body
 
 
-def table(structures, flags=DMAR_INTR_REMAP, haw=QEMU_HOST_ADDRESS_WIDTH):
-    """Wrap remapping structures in the ACPI header and fix the checksum."""
-    body = struct.pack("<BB10x", haw - 1, flags) + b"".join(structures)
-    length = 36 + len(body)
-    header = struct.pack("<4sIBB6s8sI4sI", b"DMAR", length, 1, 0, OEM_ID,
-                         OEM_TABLE_ID, OEM_REVISION, b"BXPC", 1)
+def acpi_table(signature, body, oem_revision=OEM_REVISION):
+    """Wrap @body in an ACPI header with QEMU's IDs and fix the checksum."""
+    header = struct.pack("<4sIBB6s8sI4sI", signature, 36 + len(body), 1, 0, OEM_ID,
+                         OEM_TABLE_ID, oem_revision, b"BXPC", 1)
     raw = bytearray(header + body)
     raw[9] = (-sum(raw)) & 0xff
     return bytes(raw)
+
+
+def table(structures, flags=DMAR_INTR_REMAP, haw=QEMU_HOST_ADDRESS_WIDTH):
+    """Wrap remapping structures in the ACPI header and fix the checksum."""
+    return acpi_table(b"DMAR", struct.pack("<BB10x", haw - 1, flags) + b"".join(structures))
 
 
 def qemu_drhd(extra_scopes=()):

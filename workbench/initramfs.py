@@ -1,8 +1,9 @@
 """Pack the guest's initrd.
 
 The initrd is two cpio archives back to back: an uncompressed one holding
-kernel/firmware/acpi/dmar.aml (the early ACPI table upgrade only looks at
-an uncompressed archive at the very start), then the root file system:
+the firmware table, kernel/firmware/acpi/dmar.aml or ivrs.aml (the early
+ACPI table upgrade only looks at an uncompressed archive at the very
+start), then the root file system:
 busybox-static, /init, the test binaries and scripts, and the command the
 guest is to run.
 """
@@ -54,14 +55,17 @@ def _install(src, dst, mode=None):
     os.chmod(dst, mode if mode is not None else os.stat(src).st_mode | stat.S_IRUSR)
 
 
-def build(out_path, dmar_table, scenario_name, run_script, test_files=()):
-    """Write the initrd to out_path.  test_files are host paths copied to
+def build(out_path, table, scenario_name, run_script, test_files=(), table_name="dmar.aml"):
+    """Write the initrd to out_path.  table (bytes) replaces QEMU's table
+    of the same signature, as kernel/firmware/acpi/<table_name>; None
+    leaves QEMU's tables alone.  test_files are host paths copied to
     /tests in the guest; run_script is the shell text the guest runs."""
     with tempfile.TemporaryDirectory() as tmp:
         early = os.path.join(tmp, "early")
         os.makedirs(os.path.join(early, "kernel/firmware/acpi"))
-        with open(os.path.join(early, "kernel/firmware/acpi/dmar.aml"), "wb") as f:
-            f.write(dmar_table)
+        if table is not None:
+            with open(os.path.join(early, "kernel/firmware/acpi", table_name), "wb") as f:
+                f.write(table)
 
         root = os.path.join(tmp, "root")
         for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc/wb", "tests", "root"):
@@ -75,11 +79,13 @@ def build(out_path, dmar_table, scenario_name, run_script, test_files=()):
         with open(os.path.join(root, "etc/wb/scenario"), "w") as f:
             f.write(scenario_name + "\n")
         # The table as generated, so a test can prove the upgrade happened.
-        with open(os.path.join(root, "etc/wb/dmar.aml"), "wb") as f:
-            f.write(dmar_table)
+        if table is not None:
+            with open(os.path.join(root, "etc/wb", table_name), "wb") as f:
+                f.write(table)
         for src in test_files:
             _install(src, os.path.join(root, "tests", os.path.basename(src)))
 
         with open(out_path, "wb") as out:
-            _cpio(early, out, compress=False)
+            if table is not None:
+                _cpio(early, out, compress=False)
             _cpio(root, out, compress=True)

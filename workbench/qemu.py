@@ -26,6 +26,7 @@ BASE_CMDLINE = [
 IOMMU_DEVICE = {
     "legacy": "intel-iommu,intremap=on",
     "scalable": "intel-iommu,intremap=on,x-scalable-mode=on",
+    "amd": "amd-iommu,intremap=on",
 }
 
 
@@ -40,9 +41,12 @@ def memmap_args(scenario):
         first, last = r.pages
         return f"memmap={last - first + 1:#x}${first:#x}"
 
+    # IVMD blocks of several devices often repeat one range: reserve it once.
+    ivmds = sorted({memmap(m) for m in scenario.ivmds if not reserved(m)})
     return ([f"memmap={e - b + 1:#x}${b:#x}" for b, e in scenario.reserves] +
             [memmap(r) for r in scenario.rmrrs
-             if not r.dangling and not r.in_ram and r.size > 0 and not reserved(r)])
+             if not r.dangling and not r.in_ram and r.size > 0 and not reserved(r)] +
+            ivmds)
 
 
 def kernel_cmdline(scenario, extra=()):

@@ -29,6 +29,14 @@ claims about it; nothing in it is code.  Example::
     env = { RMRR_TEST_DEVICE = "0000:01:00.0" }
     must_run = ["rmrr_vfio.vfio_rmrr.set_container_refused"]   # a SKIP fails
 
+    [[ivmd]]                  # AMD: an IVMD block (iommu_mode = "amd")
+    type = "device"           # device (21h) | range (22h) | all (20h)
+    devices = ["nic"]         # device: one name; range: first and last
+                              # (names or "BB:DD.F"); all: none
+    base = 0x3e000000
+    end = 0x3e000fff          # inclusive, like an RMRR
+    flags = ["unity", "ir", "iw"]   # or ["exclusion"]
+
     [[reserve]]               # optional: one e820 reservation for the
     base = 0x3f000000         # RMRRs inside it, instead of one memmap=
     end = 0x3f0fffff          # per RMRR (the kernel command line is short)
@@ -39,7 +47,9 @@ claims about it; nothing in it is code.  Example::
     must_run = [...]          # replaces the scenario's list
     kernel = "compat"         # optional: boot build/bzImage-compat instead
     iommu_mode = "scalable"   # optional: QEMU's VT-d in scalable mode
-                              # (x-scalable-mode=on); "legacy" by default
+                              # (x-scalable-mode=on); "legacy" by default;
+                              # "amd" is QEMU's amd-iommu with an IVRS
+                              # table (the scenario's [[ivmd]]) instead
     memory = "2G"             # optional: other guest RAM
     share_host = true         # optional: the host's / read-only over 9p
                               # (mount tag "hostroot"), for tests that run
@@ -143,14 +153,8 @@ class Scope:
         return f"{self.type} {self.bus:02x}:{hops}"
 
 
-@dataclasses.dataclass
-class Rmrr:
-    base: int
-    end: int
-    scopes: list
-    dangling: bool = False
-    unaligned: bool = False     # names real devices, but not on 4 KiB pages
-    in_ram: bool = False        # left as usable RAM: no e820 reservation
+class MemoryRange:
+    """A firmware range [base, end] (inclusive), RMRR or IVMD."""
 
     @property
     def size(self):
@@ -160,6 +164,26 @@ class Rmrr:
     def pages(self):
         """The 4 KiB pages the range touches, as (first byte, last byte)."""
         return self.base & ~0xfff, self.end | 0xfff
+
+
+@dataclasses.dataclass
+class Rmrr(MemoryRange):
+    base: int
+    end: int
+    scopes: list
+    dangling: bool = False
+    unaligned: bool = False     # names real devices, but not on 4 KiB pages
+    in_ram: bool = False        # left as usable RAM: no e820 reservation
+
+
+@dataclasses.dataclass
+class Ivmd(MemoryRange):
+    kind: str             # all | device | range
+    flags: int            # IVMD flags byte (ivrs.IVMD_FLAGS)
+    first: int            # device ID (bus << 8 | devfn)
+    last: int
+    base: int
+    end: int              # inclusive
 
 
 @dataclasses.dataclass
@@ -186,8 +210,10 @@ class Scenario:
     share_host: bool = False
     # The VM tests this boot runs, when not the lane's usual list.
     tests: list = dataclasses.field(default_factory=list)
-    # QEMU's VT-d: "legacy", or "scalable" (x-scalable-mode=on).
+    # QEMU's VT-d: "legacy", or "scalable" (x-scalable-mode=on); or "amd".
     iommu_mode: str = "legacy"
+    # AMD IVMD blocks (iommu_mode "amd").
+    ivmds: list = dataclasses.field(default_factory=list)
 
     def device_at(self, bdf):
         for d in self.devices:
@@ -296,7 +322,8 @@ def check_topology(sc):
 # and quietly require nothing), so load() refuses it.
 KEYS = {
     "": {"description", "memory", "cmdline", "smp", "port", "device", "rmrr",
-         "tests", "reserve", "variant", "iommu_mode"},
+         "tests", "reserve", "variant", "iommu_mode", "ivmd"},
+    "ivmd": {"type", "devices", "base", "end", "flags"},
     "port": {"name", "slot"},
     "device": {"name", "model", "port", "slot", "label", "hotplug"},
     "rmrr": {"base", "end", "scope", "dangling", "unaligned", "in_ram"},
@@ -319,7 +346,7 @@ def check_keys(raw):
                                 f"{', '.join(extra)} (known: {', '.join(sorted(KEYS[kind]))})")
 
     unknown(raw, "", "scenario")
-    for kind in ("port", "device", "rmrr", "reserve", "variant"):
+    for kind in ("port", "device", "rmrr", "reserve", "variant", "ivmd"):
         for i, table in enumerate(raw.get(kind, [])):
             unknown(table, kind, f"{kind}[{i}]")
             for j, s in enumerate(table.get("scope", []) if kind == "rmrr" else []):
@@ -328,7 +355,46 @@ def check_keys(raw):
         unknown(raw["tests"], "tests", "tests")
 
 
-IOMMU_MODES = ("legacy", "scalable")
+IOMMU_MODES = ("legacy", "scalable", "amd")
+IVMD_TYPES = ("all", "device", "range")
+IVMD_FLAGS = {"unity": 0x1, "ir": 0x2, "iw": 0x4, "exclusion": 0x8}
+
+
+def _devid(sc, name, where):
+    """A device named by the scenario, or "BB:DD.F", as a device ID."""
+    d = next((d for d in sc.devices if d.name == name), None)
+    if d is not None:
+        return d.bus << 8 | d.dev << 3 | d.fn
+    try:
+        bus, devfn = name.split(":")
+        dev, fn = parse_devfn(devfn)
+        return int(bus, 16) << 8 | dev << 3 | fn
+    except (ValueError, ScenarioError):
+        raise ScenarioError(f"{where}: '{name}' is no device of the scenario "
+                            "and no BB:DD.F") from None
+
+
+def _ivmd(sc, raw, i):
+    where = f"ivmd[{i}]"
+    kind = raw.get("type", "device")
+    if kind not in IVMD_TYPES:
+        raise ScenarioError(f"{where}: type '{kind}' is not one of {', '.join(IVMD_TYPES)}")
+    names = list(raw.get("devices", []))
+    want = {"all": 0, "device": 1, "range": 2}[kind]
+    if len(names) != want:
+        raise ScenarioError(f"{where}: type {kind} names {want} device(s), not {len(names)}")
+    ids = [_devid(sc, n, where) for n in names] or [0]
+    flags = 0
+    for f in raw.get("flags", ["unity", "ir", "iw"]):
+        if f not in IVMD_FLAGS:
+            raise ScenarioError(f"{where}: flag '{f}' is not one of {', '.join(IVMD_FLAGS)}")
+        flags |= IVMD_FLAGS[f]
+    m = Ivmd(kind, flags, ids[0], ids[-1], int(raw["base"]), int(raw["end"]))
+    if m.end < m.base or m.end >= sc.memory:
+        raise ScenarioError(f"{where}: range {m.base:#x}-{m.end:#x} is inverted or beyond RAM")
+    if m.last < m.first:
+        raise ScenarioError(f"{where}: device range ends before it starts")
+    return m
 
 
 def iommu_mode(raw, where, default):
@@ -371,6 +437,13 @@ def load(path):
     sc.iommu_mode = iommu_mode(raw, "scenario", sc.iommu_mode)
     enumerate_buses(sc.ports, sc.devices)
     check_topology(sc)
+    sc.ivmds = [_ivmd(sc, m, i) for i, m in enumerate(raw.get("ivmd", []))]
+    if sc.ivmds and sc.iommu_mode != "amd":
+        raise ScenarioError(f"{path}: [[ivmd]] needs iommu_mode = \"amd\"")
+    if sc.iommu_mode == "amd" and (sc.rmrrs or any(p.dev == 0x01 for p in sc.ports) or
+                                   any(d.bus == 0 and d.dev == 0x01 for d in sc.devices)):
+        raise ScenarioError(f"{path}: an amd scenario has no [[rmrr]], and slot 01 "
+                            "on bus 0 belongs to QEMU's amd-iommu")
     for v in raw.get("variant", []):
         variant = dataclasses.replace(
             sc, name=f"{name}+{v['name']}", cmdline=sc.cmdline + list(v.get("cmdline", [])),

@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 
-from . import dmar, initramfs, qemu, qmp
+from . import dmar, initramfs, ivrs, qemu, qmp
 
 # A line of the kernel console that fails any run.
 KERNEL_PROBLEMS = re.compile(
@@ -65,6 +65,13 @@ def wait(proc, timeout, plugger):
         time.sleep(0.1)
 
 
+def firmware_table(scenario):
+    """The table the initrd puts in place of QEMU's: (file name, bytes)."""
+    if scenario.iommu_mode == "amd":
+        return "ivrs.aml", ivrs.build(scenario)
+    return "dmar.aml", dmar.build(scenario)
+
+
 def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
         extra_cmdline=(), table=None):
     """Boot `kernel` on `scenario`, run `run_script` (shell text) inside."""
@@ -75,8 +82,9 @@ def run(scenario, kernel, run_script, log_dir, test_files=(), timeout=300,
     for f in (console_log, output_log):
         if os.path.exists(f):
             os.unlink(f)
-    table = table if table is not None else dmar.build(scenario)
-    initramfs.build(initrd, table, scenario.name, run_script, test_files)
+    name, own = firmware_table(scenario)
+    table = table if table is not None else own
+    initramfs.build(initrd, table, scenario.name, run_script, test_files, name)
     hotplug = any(d.hotplug for d in scenario.devices)
     qmp_socket = os.path.join(log_dir, "qmp.sock") if hotplug else None
     if qmp_socket and os.path.exists(qmp_socket):
