@@ -13,7 +13,7 @@ skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 hex() { printf '%#x' "$1"; }
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..9"
 
 # IVMD blocks as "devid_first devid_last start last" (decimal), from the
 # table: type 20h covers every device, 21h one, 22h the range up to its
@@ -112,6 +112,7 @@ if [ -z "$COVERED" ]; then
 		skip $t "no IVMD range covers a present PCI device"
 	done
 	no_direct_regions_without_ivmd
+	skip rmrr_report_reads_ivrs "no IVMD range covers a present PCI device"
 	exit 0
 fi
 
@@ -240,3 +241,38 @@ else
 fi
 
 no_direct_regions_without_ivmd
+
+# 9. rmrr-report reads the IVRS on this host: per covered device each of
+# its ranges (as the table says, in pages), the group's policy, and no
+# way to assign it (exit status 2); a device without a range is
+# assignable as it is.
+bad=0
+for d in $COVERED; do
+	out=$(./rmrr-report "$d")
+	rc=$?
+	while read -r start end; do
+		echo "$out" | grep -q "IVMD #[0-9]*  $(hex "$start")-$(hex "$end")  .*  direct  reported in group $(group_of "$d") reserved_regions" || {
+			echo "# rmrr-report $d does not list [$(hex "$start") - $(hex "$end")] as reported"
+			bad=1
+		}
+	done <<EOF_RANGES
+$(ranges_of "$d")
+EOF_RANGES
+	policy=$(cat /sys/kernel/iommu_groups/$(group_of "$d")/direct_assign)
+	echo "$out" | grep -q "direct_assign: $policy\$" || { echo "# $d: policy not $policy"; bad=1; }
+	if [ $rc != 2 ] || ! echo "$out" | grep -q "verdict: not assignable: the AMD IOMMU driver"; then
+		echo "# rmrr-report $d exited $rc:"
+		echo "$out" | sed 's/^/#   /'
+		bad=1
+	fi
+done
+if [ -n "$probe" ]; then
+	out=$(./rmrr-report "$probe")
+	rc=$?
+	if [ $rc != 0 ] || ! echo "$out" | grep -q "no IVMD names this device"; then
+		echo "# rmrr-report $probe (no range) exited $rc:"
+		echo "$out" | sed 's/^/#   /'
+		bad=1
+	fi
+fi
+[ $bad = 0 ] && ok rmrr_report_reads_ivrs || not_ok rmrr_report_reads_ivrs
