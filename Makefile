@@ -77,7 +77,9 @@ selftests: kernel
 	@cp $(REPORT_SRC)/rmrr-report $(TESTS)/rmrr-report
 	@cp $(REPORT_SRC)/test-in-vm.sh $(TESTS)/rmrr_report
 	@gcc -static -O2 -Wall -Werror -o $(TESTS)/edu_dma tests/vm/edu_dma.c
-	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS) rmrr-report rmrr_report edu_dma)"
+	@gcc -static -O2 -Wall -Werror -D_GNU_SOURCE -isystem $(KOUT)/usr/include \
+		-o $(TESTS)/vfio_claim tests/vm/vfio_claim.c
+	@echo "  TESTS   $(addprefix $(TESTS)/,$(RMRR_TESTS) rmrr-report rmrr_report edu_dma vfio_claim)"
 
 demo: kernel selftests
 	@$(PYTHON) -m workbench demo hp-dl360p-gen8

@@ -13,7 +13,7 @@ skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 hex() { printf '%#x' "$1"; }
 
 echo "TAP version 13"
-echo "1..9"
+echo "1..10"
 
 # IVMD blocks as "devid_first devid_last start last" (decimal), from the
 # table: type 20h covers every device, 21h one, 22h the range up to its
@@ -113,6 +113,7 @@ if [ -z "$COVERED" ]; then
 	done
 	no_direct_regions_without_ivmd
 	skip rmrr_report_reads_ivrs "no IVMD range covers a present PCI device"
+	skip vfio_refuses_with_the_reason "no IVMD range covers a present PCI device"
 	exit 0
 fi
 
@@ -276,3 +277,48 @@ if [ -n "$probe" ]; then
 	fi
 fi
 [ $bad = 0 ] && ok rmrr_report_reads_ivrs || not_ok rmrr_report_reads_ivrs
+
+# 10. VFIO refuses the group through the real ioctls, logs why, and the
+# devices still reach their ranges afterwards.  Only a group of edus
+# without drivers: binding a host bridge or disk controller to vfio-pci
+# would take the guest's own devices away.
+claim_group=""
+for d in $COVERED; do
+	g=$(group_of "$d")
+	all_edu=1
+	for m in /sys/kernel/iommu_groups/$g/devices/*; do
+		[ "$(cat "$m/vendor"):$(cat "$m/device")" = "0x1234:0x11e8" ] &&
+			[ ! -e "$m/driver" ] || all_edu=0
+	done
+	[ $all_edu = 1 ] && { claim_group=$g; break; }
+done
+if [ -z "$claim_group" ]; then
+	skip vfio_refuses_with_the_reason "no covered group of driverless edus"
+else
+	members=$(ls /sys/kernel/iommu_groups/$claim_group/devices)
+	for m in $members; do
+		echo vfio-pci > /sys/bus/pci/devices/$m/driver_override
+		echo "$m" > /sys/bus/pci/drivers_probe
+	done
+	before=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner")
+	out=$(./vfio_claim "$claim_group")
+	rc=$?
+	echo "# $out"
+	after=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner: its IOMMU cannot move it to another domain without blocking its DMA for an instant (direct_assign reads unavailable)")
+	bad=0
+	[ $rc = 1 ] && echo "$out" | grep -q "VFIO_GROUP_SET_CONTAINER: EINVAL" || bad=1
+	[ "$after" -gt "$before" ] || { echo "# no refusal line in the log"; bad=1; }
+	for m in $members; do
+		start=$(ranges_of "$m" | head -1 | cut -d' ' -f1)
+		case $m in 0000:00:*) ;; *) continue ;; esac
+		./edu_dma "$m" "$(hex "$start")" > /dev/null || {
+			echo "# $m lost its range after the refused claim"
+			bad=1
+		}
+	done
+	for m in $members; do
+		echo "$m" > /sys/bus/pci/devices/$m/driver/unbind
+		echo > /sys/bus/pci/devices/$m/driver_override
+	done
+	[ $bad = 0 ] && ok vfio_refuses_with_the_reason || not_ok vfio_refuses_with_the_reason
+fi
