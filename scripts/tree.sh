@@ -4,7 +4,8 @@
 #
 #   tree.sh prepare   extract the Debian linux-source-6.12 tarball into
 #                     build/linux, commit it as the base, git-am the series
-#   tree.sh export    write the commits above the base back to patches/
+#   tree.sh export    write the commits above the base back to patches/,
+#                     as the series patches/parts names (see export_series)
 #   tree.sh status    show base version and the applied series
 #   tree.sh fresh     exit 0 when build/linux was made from the current
 #                     tarball and series (its stamp), 1 otherwise
@@ -31,8 +32,14 @@ git_tree() { git -C "$tree" -c user.name=workbench -c user.email=workbench@local
 
 # The stamp records what the tree was made from; a changed series or
 # tarball means the tree is rebuilt from scratch.
+# The patch files patches/series lists, in order ('#' lines name a part).
+series_files() {
+	[ -f "$patches/series" ] || return 0
+	grep -vE '^(#|$)' "$patches/series" | sed "s|^|$patches/|"
+}
+
 series_digest() {
-	{ stat -c '%s %Y' "$tarball"; cat "$patches/series" "$patches"/*.patch 2>/dev/null || true; } |
+	{ stat -c '%s %Y' "$tarball"; cat "$patches/series" $(series_files) 2>/dev/null || true; } |
 		sha256sum | cut -d' ' -f1
 }
 
@@ -92,7 +99,7 @@ prepare() {
 		local unexported
 		unexported=$(comm -23 \
 			<(git_tree format-patch --stdout base..HEAD | git patch-id --stable | cut -d' ' -f1 | sort) \
-			<({ cat "$patches"/*.patch 2>/dev/null || true; } | git patch-id --stable | cut -d' ' -f1 | sort) | grep -c . || true)
+			<({ cat $(series_files) 2>/dev/null || true; } | git patch-id --stable | cut -d' ' -f1 | sort) | grep -c . || true)
 		[ "$unexported" -eq 0 ] || die "build/linux has $unexported commit(s) not in patches/: 'make export' first (or FORCE=1)"
 	fi
 	extract_base
@@ -101,40 +108,73 @@ prepare() {
 	series_digest > "$stamp"
 }
 
-# patches/0000-cover-letter.patch: patches/cover-letter.in (our text, with
-# @BASE@ for the kernel version), then the shortlog, the diffstat and the
-# recipients scripts/get_maintainer.pl finds for the series.  It is not in
-# the series file: git am never sees it.
+# patches/PART/0000-cover-letter.patch: patches/PART/cover-letter.in (our
+# text, with @BASE@ for the kernel version), then the shortlog, the
+# diffstat and the recipients scripts/get_maintainer.pl finds for the
+# part's patches.  It is not in the series file: git am never sees it.
 cover_letter() {
-	local n subject
-	n=$(git_tree rev-list --count base..HEAD)
-	subject=$(sed -n 's/^Subject: //p' "$patches/cover-letter.in")
-	echo "From: $(git_tree log -1 --format='%an <%ae>' HEAD)"
+	local part=$1 from=$2 to=$3 n subject
+	n=$(git_tree rev-list --count "$from..$to")
+	subject=$(sed -n 's/^Subject: //p' "$patches/$part/cover-letter.in")
+	echo "From: $(git_tree log -1 --format='%an <%ae>' "$to")"
 	echo "Subject: [PATCH 0/$n] $subject"
 	echo
-	sed '1,/^$/d; s/@BASE@/'"$(kernel_version "$tree")"'/' "$patches/cover-letter.in"
+	sed '1,/^$/d; s/@BASE@/'"$(kernel_version "$tree")"'/' "$patches/$part/cover-letter.in"
 	echo
-	git_tree shortlog base..HEAD
+	git_tree shortlog "$from..$to"
 	echo
-	git_tree diff --stat=72 base..HEAD
+	git_tree diff --stat=72 "$from..$to"
 	echo
 	echo "Recipients (scripts/get_maintainer.pl --no-git --no-rolestats):"
-	(cd "$tree" && sed "s|^|$patches/|" "$patches/series" |
+	(cd "$tree" && ls "$patches/$part"/[0-9]*.patch | grep -v '/0000-' |
 		xargs ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-rolestats 2>/dev/null |
 		sed 's/^/  /')
 }
 
+# The series is posted as three: fixes to the base kernel, performance,
+# and the feature, each applying on top of the ones before it.
+# patches/parts lists them in order as "NAME COUNT": the first COUNT
+# commits above the base are NAME, and so on; the last part takes every
+# commit left, so new work lands in the feature series.  Each part is a
+# directory of format-patch files with its cover letter; patches/series
+# lists all of them in order, a '#' line opening each part (git am and
+# quilt both read that).
 export_series() {
 	[ -d "$tree/.git" ] || die "no tree: run 'make tree' first"
 	[ -z "$(git_tree status --porcelain --untracked-files=no)" ] ||
 		die "build/linux has uncommitted edits; commit them first"
-	rm -f "$patches"/*.patch
-	git_tree format-patch -q --no-signature --zero-commit -N -o "$patches" base..HEAD
-	( cd "$patches" && ls -1 [0-9]*.patch 2>/dev/null | grep -v '^0000-' ) > "$patches/series" || true
+	[ -f "$patches/parts" ] || die "$patches/parts missing: one 'NAME COUNT' line per series"
+	local -a names counts commits
+	local name count total done=0 i from to
+	while read -r name count; do
+		case "$name" in ''|'#'*) continue ;; esac
+		names+=("$name"); counts+=("$count")
+	done < "$patches/parts"
+	mapfile -t commits < <(git_tree rev-list --reverse base..HEAD)
+	total=${#commits[@]}
+	rm -f "$patches"/[0-9]*.patch
+	: > "$patches/series.new"
+	for i in "${!names[@]}"; do
+		name=${names[$i]}
+		count=${counts[$i]}
+		[ "$i" -eq $((${#names[@]} - 1)) ] && count=$((total - done))
+		[ $((done + count)) -le "$total" ] || die "patches/parts names more commits than base..HEAD has ($total)"
+		[ -f "$patches/$name/cover-letter.in" ] || die "$patches/$name/cover-letter.in missing"
+		from=$([ "$done" -eq 0 ] && echo base || echo "${commits[$((done - 1))]}")
+		to=${commits[$((done + count - 1))]}
+		rm -f "$patches/$name"/[0-9]*.patch
+		git_tree format-patch -q --no-signature --zero-commit -N -o "$patches/$name" "$from..$to"
+		echo "# $name: $(sed -n 's/^Subject: //p' "$patches/$name/cover-letter.in")" >> "$patches/series.new"
+		( cd "$patches" && ls -1 "$name"/[0-9]*.patch | grep -v '/0000-' ) >> "$patches/series.new"
+		cover_letter "$name" "$from" "$to" > "$patches/$name/0000-cover-letter.patch"
+		counts[$i]=$count
+		done=$((done + count))
+	done
+	mv "$patches/series.new" "$patches/series"
+	for i in "${!names[@]}"; do echo "${names[$i]} ${counts[$i]}"; done > "$patches/parts"
 	kernel_version "$tree" > "$base_file"
-	cover_letter > "$patches/0000-cover-letter.patch"
 	series_digest > "$stamp"
-	echo "exported $(grep -c . "$patches/series") patch(es) to patches/"
+	echo "exported $total patch(es) to patches/: $(tr '\n' ' ' < "$patches/parts")"
 }
 
 case "${1:-}" in
