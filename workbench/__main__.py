@@ -9,6 +9,7 @@
   demo [SCENARIO]              boot and show RMRRs, groups and VFIO's answer
   lane                         the default test lane (make test)
   hostile [--sample] [IDs...]  boot malformed DMAR tables (fixed seed)
+  fixes-check --kernel K       the tables the fixes series is about, console only
   corpus [--sample] [IDs...]   boot real firmware DMAR tables (../shared/dmar-corpus)
                                and run the read-only RMRR tests on each
 """
@@ -18,7 +19,7 @@ import glob
 import os
 import sys
 
-from . import bench, corpus, corpus_run, dmar, hostile, iasl, lane, qemu, scenario, vm
+from . import bench, corpus, corpus_run, dmar, fixes_check, hostile, iasl, lane, qemu, scenario, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,6 +106,10 @@ def cmd_hostile(args):
     return hostile.main(args.ids, sample_only=args.sample, jobs=args.jobs, kernel=args.kernel)
 
 
+def cmd_fixes_check(args):
+    return fixes_check.main(args.kernel, args.label)
+
+
 def cmd_demo(args):
     sc = scenario.load(scenario_path(args.scenario))
     with open(os.path.join(TOP, "tests/vm/demo.sh")) as f:
@@ -168,6 +173,10 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
     p.set_defaults(fn=cmd_hostile)
+    p = sub.add_parser("fixes-check", help="malformed tables the fixes series is about, console only")
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--label", default="kernel")
+    p.set_defaults(fn=cmd_fixes_check)
     p = sub.add_parser("demo")
     p.add_argument("scenario", nargs="?", default="hp-dl360p-gen8")
     p.add_argument("--kernel", default=os.path.join(TOP, "build/bzImage"))
