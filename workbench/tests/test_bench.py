@@ -23,3 +23,16 @@ class Bench(unittest.TestCase):
         boots = [({"m": (1, 5, 9)}, {}, []), ({"m": (1, 8, 9)}, {}, []), ({"m": (1, 6, 9)}, {}, [])]
         times, _, _ = bench.combine(boots)
         self.assertEqual((5, 6, 8), times["m"])
+
+    def test_ratio_spread_pairs_boots(self):
+        num = [({"a": (0, 20, 0)}, {}, []), ({"a": (0, 30, 0)}, {}, []), ({"a": (0, 12, 0)}, {}, [])]
+        den = [({"b": (0, 10, 0)}, {}, []), ({"b": (0, 10, 0)}, {}, []), ({"b": (0, 10, 0)}, {}, [])]
+        self.assertEqual((2.0, 1.2, 3.0), bench.ratio_spread(num, den, "a", "b"))
+        self.assertIsNone(bench.ratio_spread(num, den, "a", "missing"))
+
+    def test_fmt_ratio_says_what_the_spread_covers(self):
+        self.assertEqual("1.05 (0.90-1.30) 1.0 inside the spread", bench.fmt_ratio((1.05, 0.9, 1.3)))
+        self.assertEqual("2.50 (2.10-2.90); target 1.2: missed", bench.fmt_ratio((2.5, 2.1, 2.9), 1.2))
+        self.assertEqual("1.25 (1.10-1.40); target 1.2: inside the spread",
+                         bench.fmt_ratio((1.25, 1.1, 1.4), 1.2))
+        self.assertEqual("1.10 (1.05-1.15); target 1.2: met", bench.fmt_ratio((1.1, 1.05, 1.15), 1.2))
