@@ -114,6 +114,7 @@ prepare() {
 # part's patches.  It is not in the series file: git am never sees it.
 cover_letter() {
 	local part=$1 from=$2 to=$3 n subject
+	shift 3   # the part's patch files follow
 	n=$(git_tree rev-list --count "$from..$to")
 	subject=$(sed -n 's/^Subject: //p' "$patches/$part/cover-letter.in")
 	echo "From: $(git_tree log -1 --format='%an <%ae>' "$to")"
@@ -126,7 +127,7 @@ cover_letter() {
 	git_tree diff --stat=72 "$from..$to"
 	echo
 	echo "Recipients (scripts/get_maintainer.pl --no-git --no-rolestats):"
-	(cd "$tree" && ls "$patches/$part"/[0-9]*.patch | grep -v '/0000-' |
+	(cd "$tree" && printf '%s\n' "$@" |
 		xargs ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-rolestats 2>/dev/null |
 		sed 's/^/  /')
 }
@@ -135,10 +136,11 @@ cover_letter() {
 # and the feature, each applying on top of the ones before it.
 # patches/parts lists them in order as "NAME COUNT": the first COUNT
 # commits above the base are NAME, and so on; the last part takes every
-# commit left, so new work lands in the feature series.  Each part is a
-# directory of format-patch files with its cover letter; patches/series
-# lists all of them in order, a '#' line opening each part (git am and
-# quilt both read that).
+# commit left, so new work lands in the feature series.  The patches are
+# format-patch files in patches/, numbered through all three parts, so
+# that their names sort in series order; patches/series lists them, a '#'
+# line opening each part (git am and quilt both read that).  Each part's
+# directory holds its cover letter, made from its cover-letter.in.
 export_series() {
 	[ -d "$tree/.git" ] || die "no tree: run 'make tree' first"
 	[ -z "$(git_tree status --porcelain --untracked-files=no)" ] ||
@@ -154,6 +156,7 @@ export_series() {
 	total=${#commits[@]}
 	rm -f "$patches"/[0-9]*.patch
 	: > "$patches/series.new"
+	local -a files
 	for i in "${!names[@]}"; do
 		name=${names[$i]}
 		count=${counts[$i]}
@@ -162,11 +165,11 @@ export_series() {
 		[ -f "$patches/$name/cover-letter.in" ] || die "$patches/$name/cover-letter.in missing"
 		from=$([ "$done" -eq 0 ] && echo base || echo "${commits[$((done - 1))]}")
 		to=${commits[$((done + count - 1))]}
-		rm -f "$patches/$name"/[0-9]*.patch
-		git_tree format-patch -q --no-signature --zero-commit -N -o "$patches/$name" "$from..$to"
+		mapfile -t files < <(git_tree format-patch --no-signature --zero-commit -N \
+			--start-number $((done + 1)) -o "$patches" "$from..$to")
 		echo "# $name: $(sed -n 's/^Subject: //p' "$patches/$name/cover-letter.in")" >> "$patches/series.new"
-		( cd "$patches" && ls -1 "$name"/[0-9]*.patch | grep -v '/0000-' ) >> "$patches/series.new"
-		cover_letter "$name" "$from" "$to" > "$patches/$name/0000-cover-letter.patch"
+		printf '%s\n' "${files[@]##*/}" >> "$patches/series.new"
+		cover_letter "$name" "$from" "$to" "${files[@]}" > "$patches/$name/0000-cover-letter.patch"
 		counts[$i]=$count
 		done=$((done + count))
 	done
