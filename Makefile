@@ -11,6 +11,7 @@
 #                      (network; not in make test)
 #   make update-base   take Debian's newest linux-source-6.12, rebuild build/linux
 #   make check-bisect  build the tree at every patch of the series (ccache)
+#   make profile   the type1 claim path under ftrace's function profiler
 #   make deb       Debian packages of the patched kernel, Debian's config
 #   make tree      build/linux from the tarball + patches/series (git am)
 #   make export    build/linux commits -> patches/ (format-patch + series)
@@ -28,7 +29,7 @@ RMRR_TESTS := rmrr_groups rmrr_vfio rmrr_iommufd rmrr_fail_nth rmrr_continuity r
 REPORT_SRC := $(BUILD)/linux/tools/iommu/rmrr-report
 
 .PHONY: check-docs check-base update-base
-.PHONY: all setup tree export kernel kernel-compat selftests check-bisect deb deb-check demo test corpus hostile debug debug-corpus bench check pytest clean distclean
+.PHONY: all setup tree export kernel kernel-compat selftests check-bisect deb deb-check demo test corpus hostile debug debug-corpus bench profile check pytest clean distclean
 
 all: kernel selftests
 
@@ -113,6 +114,12 @@ debug-corpus: selftests
 # (the test config without KUnit), one boot each, one table of ratios.
 bench: selftests
 	@scripts/bench.sh
+
+# The claim path under ftrace's function profiler (build/bzImage-prof:
+# the bench config plus configs/profile.config): per device the functions
+# whose time grows over the plain device's.  Not in make test or make bench.
+profile: selftests
+	@scripts/profile.sh
 
 check: tree
 	@scripts/check-series.sh

@@ -13,8 +13,5 @@ KSRC=$top/build/base scripts/build-kernel.sh build/obj-bench-base build/bench.co
 cp build/obj-bench-base/arch/x86/boot/bzImage build/bzImage-bench-base
 scripts/build-kernel.sh build/obj-bench build/bench.config
 cp build/obj-bench/arch/x86/boot/bzImage build/bzImage-bench
-gcc -static -O2 -Wall -Werror -Wno-unused-function -D_GNU_SOURCE \
-	-isystem build/obj-bench/usr/include \
-	-I build/linux/tools/testing/selftests/iommu \
-	-o build/tests/rmrr_bench tests/bench/rmrr_bench.c
+scripts/build-rmrr-bench.sh build/obj-bench
 exec python3 -m workbench bench

@@ -19,7 +19,7 @@ import glob
 import os
 import sys
 
-from . import bench, corpus, corpus_run, dmar, fixes_check, hostile, iasl, lane, qemu, scenario, vm
+from . import bench, corpus, corpus_run, dmar, fixes_check, hostile, iasl, lane, profile, qemu, scenario, vm
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -156,6 +156,8 @@ def main(argv=None):
     p.set_defaults(fn=cmd_lane)
     p = sub.add_parser("bench", help="unpatched 6.12 against the series (make bench)")
     p.set_defaults(fn=lambda args: bench.main())
+    p = sub.add_parser("profile", help="where a preserved claim's extra time goes (make profile)")
+    p.set_defaults(fn=lambda args: profile.main())
     p = sub.add_parser("corpus")
     p.add_argument("ids", nargs="*", type=int, help="corpus table IDs (default: all)")
     p.add_argument("--sample", action="store_true", help="the lane's fixed sample only")

@@ -205,6 +205,22 @@ KINDS = [k_inverted, k_zero, k_huge, k_beyond_width, k_unaligned, k_msi, k_kerne
          k_unknown_scope, k_short_structure, k_below_1mib_ram, k_drhd_bad_scope]
 
 
+# The DMAR table's host address width is the platform's; each remapping
+# unit translates only up to its own MGAW (QEMU's intel-iommu: 39 bits).
+WIDE_HAW = 48
+QEMU_MGAW = 39
+
+
+def beyond_mgaw(rng):
+    """An RMRR the table's width (HAW 48) allows and QEMU's IOMMU cannot
+    translate: the kernel must leave it out for the device, with a line,
+    not fail the group's default domain."""
+    base = (1 << rng.choice([QEMU_MGAW, 40, 44, WIDE_HAW - 1])) + rng.randrange(0, 64) * 0x1000
+    table = dmar.table([dmar.qemu_drhd(), dmar.rmrr(base, base + 0xfff, [scope(EDU_RP)])],
+                       haw=WIDE_HAW)
+    return table, [], f"at {base:#x}, HAW {WIDE_HAW}, MGAW {QEMU_MGAW}"
+
+
 def lying_length(rng, n):
     """A table whose header length is shorter than its content (cutting the
     last structure) or longer (zero padding, which reads as length 0)."""
@@ -235,6 +251,11 @@ def generate(seed=0x524d5252):
     for n in range(TABLES_PER_KIND):
         table, memmap, note = lying_length(rng, n)
         out.append(Hostile(len(out) + 1, "lying_length", table, memmap, note))
+    # Its own generator, so that adding the kind left the others' tables alone.
+    wide = random.Random(seed + 1)
+    for _ in range(TABLES_PER_KIND):
+        table, memmap, note = beyond_mgaw(wide)
+        out.append(Hostile(len(out) + 1, "beyond_mgaw", table, memmap, note))
     return distinct(out)
 
 

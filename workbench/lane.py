@@ -39,7 +39,8 @@ AMD_VM_TESTS = ["amd_ivmd.sh"]
 # Files a test needs beside itself in /tests: rmrr_report is the series'
 # tools/iommu/rmrr-report/test-in-vm.sh, checking the tool against sysfs.
 TEST_FILES = {"rmrr_report": ["rmrr-report"], "l2_qemu.sh": ["rmrr-report"],
-              "amd_ivmd.sh": ["edu_dma", "rmrr-report", "vfio_claim"]}
+              "amd_ivmd.sh": ["edu_dma", "rmrr-report", "vfio_claim"],
+              "lockdown.sh": ["vfio_claim"]}
 
 
 class Tally:

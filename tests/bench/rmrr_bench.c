@@ -27,6 +27,13 @@
  *   BENCH boot_grouping 1 t t t                  first to last "Adding to
  *                                                 iommu group" at boot
  *
+ * With BENCH_PROFILE=1 (make profile, a kernel with the function
+ * profiler) each device's type1 claims and releases run under ftrace's
+ * function profiler instead, and every profiled function is printed:
+ *
+ *   PROF <dev> <function> <hits> <time ns>       summed over the CPUs,
+ *                                                 children included
+ *
  * Built with the RMRR selftests' helpers (tools/testing/selftests/iommu).
  */
 #include <sys/ioctl.h>
@@ -159,6 +166,51 @@ static void bench_claim_iommufd(const char *bdf)
 	report("iommufd_release", dev, rel, CLAIMS);
 }
 
+#define TRACING		"/sys/kernel/tracing"
+
+static bool profiling(void)
+{
+	return getenv("BENCH_PROFILE");
+}
+
+/* Zero the function profiler's counts and start it. */
+static void profile_start(void)
+{
+	if (!profiling())
+		return;
+	sysfs_write(TRACING "/function_profile_enabled", "0");
+	sysfs_write(TRACING "/function_profile_enabled", "1");
+}
+
+/*
+ * Stop the profiler and print what it counted for @dev.  Its per-CPU
+ * files list "function hits time us avg us s^2 us"; a function that ran
+ * on both CPUs is printed once per CPU, and the reader adds them up.
+ */
+static void profile_stop(const char *dev)
+{
+	char path[PATH_MAX], line[512], fn[256];
+	double usec;
+	long hits;
+	int cpu;
+
+	if (!profiling())
+		return;
+	sysfs_write(TRACING "/function_profile_enabled", "0");
+	for (cpu = 0; ; cpu++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), TRACING "/trace_stat/function%d", cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, " %255s %ld %lf us", fn, &hits, &usec) == 3)
+				printf("PROF %s %s %ld %.0f\n", dev, fn, hits, usec * 1000);
+		fclose(f);
+	}
+}
+
 static bool bench_claim(const char *bdf, int group, const struct dmar_info *dmar)
 {
 	const char *dev = bdf + 5;
@@ -166,12 +218,13 @@ static bool bench_claim(const char *bdf, int group, const struct dmar_info *dmar
 	struct owner o;
 	int i;
 
+	profile_start();
 	for (i = 0; i < CLAIMS; i++) {
 		uint64_t t0 = now_ns(), t1;
 		int ret = claim(group, &o);
 
 		attach[i] = now_ns() - t0;
-		if (!ret && !i)
+		if (!ret && !i && !profiling())
 			count_ptes(bdf, dmar, "@vfio");	/* not timed */
 		t1 = now_ns();
 		release(&o);
@@ -181,6 +234,7 @@ static bool bench_claim(const char *bdf, int group, const struct dmar_info *dmar
 			return false;
 		}
 	}
+	profile_stop(dev);
 	report("claim_attach", dev, attach, CLAIMS);
 	report("release", dev, rel, CLAIMS);
 	return true;
@@ -338,7 +392,7 @@ int main(void)
 			printf("BENCH error.bind.%s\n", bdf + 5);
 			return 1;
 		}
-		if (bench_claim(bdf, group, &dmar)) {
+		if (bench_claim(bdf, group, &dmar) && !profiling()) {
 			bench_claim_iommufd(bdf);
 			bench_map(bdf + 5, group, 0x1000, MAPS_4K, "map_4k", "unmap_4k");
 			bench_map(bdf + 5, group, 0x200000, MAPS_2M, "map_2m", "unmap_2m");
