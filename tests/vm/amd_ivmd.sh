@@ -13,7 +13,7 @@ skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 hex() { printf '%#x' "$1"; }
 
 echo "TAP version 13"
-echo "1..10"
+echo "1..12"
 
 # IVMD blocks as "devid_first devid_last start last" (decimal), from the
 # table: type 20h covers every device, 21h one, 22h the range up to its
@@ -107,13 +107,16 @@ ivmds | sed 's/^/# IVMD devid first, last, range: /'
 COVERED=$(covered_devices)
 if [ -z "$COVERED" ]; then
 	for t in unity_ranges_are_direct_regions unity_sharers_share_one_group \
-		 unity_map_logged_per_device preserve_unavailable_without_hitless_replace \
+		 unity_map_logged_per_device direct_assign_follows_the_policy \
 		 dma_oracle_catches_a_missing_mapping unity_ranges_mapped_for_dma; do
 		skip $t "no IVMD range covers a present PCI device"
 	done
 	no_direct_regions_without_ivmd
 	skip rmrr_report_reads_ivrs "no IVMD range covers a present PCI device"
-	skip vfio_refuses_with_the_reason "no IVMD range covers a present PCI device"
+	for t in vfio_claim_follows_the_policy claims_keep_unity_ranges \
+		 claims_keep_unity_ranges_held_windows; do
+		skip $t "no IVMD range covers a present PCI device"
+	done
 	exit 0
 fi
 
@@ -180,22 +183,21 @@ for d in $COVERED; do
 done
 [ $bad = 0 ] && ok unity_map_logged_per_device || not_ok unity_map_logged_per_device
 
-# 5. No owner can be promised the mappings: AMD-Vi has no hitless domain
-# change in this kernel, so direct_assign reads unavailable and refuses
-# preserve.
+# 5. The policy is the administrator's: every QEMU device lacks ATS,
+# PRI and PASID, so the driver moves them between domains without a gap
+# and direct_assign reads what the command line asked for.
+policy=deny
+grep -q "iommu.direct_assign=preserve" /proc/cmdline && policy=preserve
 bad=0
 for d in $COVERED; do
 	g=/sys/kernel/iommu_groups/$(group_of "$d")/direct_assign
-	if [ "$(cat "$g")" != unavailable ]; then
-		echo "# $g reads $(cat "$g"), not unavailable"
-		bad=1
-	elif echo preserve 2>/dev/null > "$g"; then
-		echo "# writing preserve to $g succeeded"
+	if [ "$(cat "$g")" != $policy ]; then
+		echo "# $g reads $(cat "$g"), not $policy"
 		bad=1
 	fi
 done
-[ $bad = 0 ] && ok preserve_unavailable_without_hitless_replace ||
-	not_ok preserve_unavailable_without_hitless_replace
+[ $bad = 0 ] && ok direct_assign_follows_the_policy ||
+	not_ok direct_assign_follows_the_policy
 
 # 6. The oracle: an edu on bus 0 whose domain lacks a range cannot copy
 # data through it (edu_dma exits 1), so a pass of 7 means something.
@@ -244,8 +246,9 @@ fi
 no_direct_regions_without_ivmd
 
 # 9. rmrr-report reads the IVRS on this host: per covered device each of
-# its ranges (as the table says, in pages), the group's policy, and no
-# way to assign it (exit status 2); a device without a range is
+# its ranges (as the table says, in pages), the group's policy, and the
+# verdict it implies (deny: assignable after writing preserve, exit
+# status 1; preserve: assignable now, 0); a device without a range is
 # assignable as it is.
 bad=0
 for d in $COVERED; do
@@ -261,7 +264,12 @@ $(ranges_of "$d")
 EOF_RANGES
 	policy=$(cat /sys/kernel/iommu_groups/$(group_of "$d")/direct_assign)
 	echo "$out" | grep -q "direct_assign: $policy\$" || { echo "# $d: policy not $policy"; bad=1; }
-	if [ $rc != 2 ] || ! echo "$out" | grep -q "verdict: not assignable: the AMD IOMMU driver"; then
+	if [ $policy = deny ]; then
+		want_rc=1 want="verdict: assignable after: echo preserve"
+	else
+		want_rc=0 want="verdict: assignable now: direct_assign=preserve keeps"
+	fi
+	if [ $rc != $want_rc ] || ! echo "$out" | grep -q "$want"; then
 		echo "# rmrr-report $d exited $rc:"
 		echo "$out" | sed 's/^/#   /'
 		bad=1
@@ -278,10 +286,17 @@ if [ -n "$probe" ]; then
 fi
 [ $bad = 0 ] && ok rmrr_report_reads_ivrs || not_ok rmrr_report_reads_ivrs
 
-# 10. VFIO refuses the group through the real ioctls, logs why, and the
+# 10. Through the real ioctls, VFIO refuses the group under deny (with
+# the reason in the log) and takes it under preserve; either way its
 # devices still reach their ranges afterwards.  Only a group of edus
 # without drivers: binding a host bridge or disk controller to vfio-pci
 # would take the guest's own devices away.
+# 11, 12 (preserve): while the group is claimed and released back to back
+# for 20 s, a bus-0 member copies its range by DMA again and again; a
+# domain change that cleared the device's entry for an instant would
+# return zeros (QEMU logs no fault).  12 holds each blocking change's
+# window open for 50 ms (debugfs replace_window_ms), so a domain change
+# through the blocking path fails it on every run.
 claim_group=""
 for d in $COVERED; do
 	g=$(group_of "$d")
@@ -292,33 +307,84 @@ for d in $COVERED; do
 	done
 	[ $all_edu = 1 ] && { claim_group=$g; break; }
 done
+
+# Copies by $1 of its first range while the group is claimed and released
+# back to back; prints "copies failed".
+copies_while_claiming() {
+	start=$(ranges_of "$1" | head -1 | cut -d' ' -f1)
+	./vfio_claim "$claim_group" 20 > /tmp/claims &
+	claimer=$!
+	copies=0 failed=0
+	while kill -0 $claimer 2>/dev/null; do
+		./edu_dma "$1" "$(hex "$start")" > /dev/null || failed=$((failed + 1))
+		copies=$((copies + 1))
+	done
+	wait $claimer
+	claim_rc=$?
+	echo "# $(cat /tmp/claims) (exit $claim_rc), $copies copies by $1, $failed wrong"
+	[ $claim_rc = 0 ] || failed=$((failed + 1))
+	echo "$copies $failed"
+}
+
 if [ -z "$claim_group" ]; then
-	skip vfio_refuses_with_the_reason "no covered group of driverless edus"
+	skip vfio_claim_follows_the_policy "no covered group of driverless edus"
+	skip claims_keep_unity_ranges "no covered group of driverless edus"
+	skip claims_keep_unity_ranges_held_windows "no covered group of driverless edus"
 else
 	members=$(ls /sys/kernel/iommu_groups/$claim_group/devices)
 	for m in $members; do
 		echo vfio-pci > /sys/bus/pci/devices/$m/driver_override
 		echo "$m" > /sys/bus/pci/drivers_probe
 	done
-	before=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner")
+	before=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner (iommu.direct_assign=deny)")
 	out=$(./vfio_claim "$claim_group")
 	rc=$?
 	echo "# $out"
-	after=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner: its IOMMU cannot move it to another domain without blocking its DMA for an instant (direct_assign reads unavailable)")
+	after=$(dmesg | grep -c "IOMMU group $claim_group is not given to a DMA owner (iommu.direct_assign=deny)")
 	bad=0
-	[ $rc = 1 ] && echo "$out" | grep -q "VFIO_GROUP_SET_CONTAINER: EINVAL" || bad=1
-	[ "$after" -gt "$before" ] || { echo "# no refusal line in the log"; bad=1; }
+	if [ $policy = deny ]; then
+		[ $rc = 1 ] && echo "$out" | grep -q "VFIO_GROUP_SET_CONTAINER: EINVAL" || bad=1
+		[ "$after" -gt "$before" ] || { echo "# no refusal line in the log"; bad=1; }
+	else
+		[ $rc = 0 ] && echo "$out" | grep -q "group $claim_group claimed" || bad=1
+	fi
+	probe_member=""
 	for m in $members; do
 		start=$(ranges_of "$m" | head -1 | cut -d' ' -f1)
-		case $m in 0000:00:*) ;; *) continue ;; esac
+		case $m in 0000:00:*) probe_member=$m ;; *) continue ;; esac
 		./edu_dma "$m" "$(hex "$start")" > /dev/null || {
-			echo "# $m lost its range after the refused claim"
+			echo "# $m lost its range after the claim"
 			bad=1
 		}
 	done
+	[ $bad = 0 ] && ok vfio_claim_follows_the_policy || not_ok vfio_claim_follows_the_policy
+
+	knob=/sys/kernel/debug/iommu/amd/replace_window_ms
+	if [ $policy != preserve ]; then
+		skip claims_keep_unity_ranges "policy is $policy"
+		skip claims_keep_unity_ranges_held_windows "policy is $policy"
+	elif [ -z "$probe_member" ]; then
+		skip claims_keep_unity_ranges "no member on bus 0 (QEMU's amd-iommu)"
+		skip claims_keep_unity_ranges_held_windows "no member on bus 0 (QEMU's amd-iommu)"
+	else
+		set -- $(copies_while_claiming "$probe_member" | tee /tmp/copies | tail -1)
+		grep "^#" /tmp/copies
+		[ "$1" -gt 0 ] && [ "$2" = 0 ] && ok claims_keep_unity_ranges ||
+			not_ok claims_keep_unity_ranges
+		if [ ! -e $knob ]; then
+			not_ok claims_keep_unity_ranges_held_windows
+			echo "# no $knob (CONFIG_AMD_IOMMU_DEBUGFS)"
+		else
+			echo 50 > $knob
+			set -- $(copies_while_claiming "$probe_member" | tee /tmp/copies | tail -1)
+			echo 0 > $knob
+			grep "^#" /tmp/copies
+			[ "$1" -gt 0 ] && [ "$2" = 0 ] && ok claims_keep_unity_ranges_held_windows ||
+				not_ok claims_keep_unity_ranges_held_windows
+		fi
+	fi
 	for m in $members; do
 		echo "$m" > /sys/bus/pci/devices/$m/driver/unbind
 		echo > /sys/bus/pci/devices/$m/driver_override
 	done
-	[ $bad = 0 ] && ok vfio_refuses_with_the_reason || not_ok vfio_refuses_with_the_reason
 fi
