@@ -13,7 +13,7 @@ skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 hex() { printf '%#x' "$1"; }
 
 echo "TAP version 13"
-echo "1..12"
+echo "1..13"
 
 # IVMD blocks as "devid_first devid_last start last" (decimal), from the
 # table: type 20h covers every device, 21h one, 22h the range up to its
@@ -114,7 +114,7 @@ if [ -z "$COVERED" ]; then
 	no_direct_regions_without_ivmd
 	skip rmrr_report_reads_ivrs "no IVMD range covers a present PCI device"
 	for t in vfio_claim_follows_the_policy claims_keep_unity_ranges \
-		 claims_keep_unity_ranges_held_windows; do
+		 claims_keep_unity_ranges_held_windows release_needs_no_allocation; do
 		skip $t "no IVMD range covers a present PCI device"
 	done
 	exit 0
@@ -326,10 +326,58 @@ copies_while_claiming() {
 	echo "$copies $failed"
 }
 
+# 13 (preserve): giving the group back must not fail, so it must not
+# allocate: with every allocation of per-IOMMU domain state failed
+# (fail_function on pdom_attach_new_iommu, armed while the claim is held),
+# the release makes none, warns nothing, and the devices keep their range
+# and can be claimed again.
+FEI=/sys/kernel/debug/fail_function
+release_needs_no_allocation() {
+	if [ ! -w $FEI/inject ]; then
+		not_ok release_needs_no_allocation
+		echo "# no $FEI (CONFIG_FAIL_FUNCTION)"
+		return
+	fi
+	bad=0
+	rm -f /tmp/release
+	./vfio_claim "$claim_group" --hold /tmp/release > /tmp/held &
+	holder=$!
+	while ! grep -q "claimed\|vfio_claim:" /tmp/held && kill -0 $holder 2>/dev/null; do
+		sleep 0.1
+	done
+	warns=$(dmesg | grep -c "WARNING:")
+	if ! echo pdom_attach_new_iommu > $FEI/inject; then
+		touch /tmp/release; wait $holder
+		not_ok release_needs_no_allocation
+		echo "# pdom_attach_new_iommu cannot be failed"
+		return
+	fi
+	echo -12 > $FEI/pdom_attach_new_iommu/retval
+	echo 100 > $FEI/probability
+	echo 1 > $FEI/interval
+	echo 0 > $FEI/verbose
+	echo 1000 > $FEI/times
+	touch /tmp/release
+	wait $holder
+	rc=$?
+	injected=$((1000 - $(cat $FEI/times)))
+	echo > $FEI/inject
+	echo "# $(tr '\n' ' ' < /tmp/held)(exit $rc), $injected allocation(s) failed"
+	[ $rc = 0 ] || bad=1
+	[ $injected = 0 ] || { echo "# the release allocated"; bad=1; }
+	[ "$(dmesg | grep -c "WARNING:")" = "$warns" ] ||
+		{ dmesg | grep "WARNING:" | tail -2 | sed 's/^/# /'; bad=1; }
+	./edu_dma "$probe_member" "$(hex "$(ranges_of "$probe_member" | head -1 | cut -d' ' -f1)")" > /dev/null ||
+		{ echo "# $probe_member lost its range"; bad=1; }
+	./vfio_claim "$claim_group" > /dev/null || { echo "# no claim after the release"; bad=1; }
+	[ $bad = 0 ] && ok release_needs_no_allocation || not_ok release_needs_no_allocation
+}
+
 if [ -z "$claim_group" ]; then
 	skip vfio_claim_follows_the_policy "no covered group of driverless edus"
 	skip claims_keep_unity_ranges "no covered group of driverless edus"
 	skip claims_keep_unity_ranges_held_windows "no covered group of driverless edus"
+	skip release_needs_no_allocation "no covered group of driverless edus"
 else
 	members=$(ls /sys/kernel/iommu_groups/$claim_group/devices)
 	for m in $members; do
@@ -363,9 +411,11 @@ else
 	if [ $policy != preserve ]; then
 		skip claims_keep_unity_ranges "policy is $policy"
 		skip claims_keep_unity_ranges_held_windows "policy is $policy"
+		skip release_needs_no_allocation "policy is $policy"
 	elif [ -z "$probe_member" ]; then
 		skip claims_keep_unity_ranges "no member on bus 0 (QEMU's amd-iommu)"
 		skip claims_keep_unity_ranges_held_windows "no member on bus 0 (QEMU's amd-iommu)"
+		skip release_needs_no_allocation "no member on bus 0 (QEMU's amd-iommu)"
 	else
 		set -- $(copies_while_claiming "$probe_member" | tee /tmp/copies | tail -1)
 		grep "^#" /tmp/copies
@@ -382,6 +432,7 @@ else
 			[ "$1" -gt 0 ] && [ "$2" = 0 ] && ok claims_keep_unity_ranges_held_windows ||
 				not_ok claims_keep_unity_ranges_held_windows
 		fi
+		release_needs_no_allocation
 	fi
 	for m in $members; do
 		echo "$m" > /sys/bus/pci/devices/$m/driver/unbind

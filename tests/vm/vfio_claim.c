@@ -4,6 +4,7 @@
  * at VM start, and say what the kernel answered.
  *
  *   vfio_claim GROUP [SECONDS]
+ *   vfio_claim GROUP --hold FILE
  *
  * Opens /dev/vfio/vfio and /dev/vfio/GROUP (every device of the group
  * must already be bound to vfio-pci), then VFIO_GROUP_SET_CONTAINER and
@@ -12,7 +13,9 @@
  * when it could not try.  With SECONDS, claims and releases (closes both
  * files) back to back for that long, as a VMM restarting a guest in a
  * loop would, prints how many claims it made, and exits 1 on the first
- * refusal.
+ * refusal.  With --hold FILE, claims once, prints "claimed", and holds
+ * the claim until FILE exists, then releases it (closes the files): a
+ * test can arm fault injection for the release alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,12 +67,28 @@ int main(int argc, char **argv)
 	long claims = 0;
 	time_t end;
 
-	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: vfio_claim GROUP [SECONDS]\n");
+	if (argc < 2 || argc > 4) {
+		fprintf(stderr, "usage: vfio_claim GROUP [SECONDS | --hold FILE]\n");
 		return 2;
 	}
 	if (argc == 2)
 		return claim(argv[1], &container, &group, false);
+	if (!strcmp(argv[2], "--hold")) {
+		if (argc != 4) {
+			fprintf(stderr, "usage: vfio_claim GROUP --hold FILE\n");
+			return 2;
+		}
+		ret = claim(argv[1], &container, &group, false);
+		fflush(stdout);
+		if (ret)
+			return ret;
+		while (access(argv[3], F_OK))
+			usleep(10000);
+		close(group);
+		close(container);
+		printf("vfio_claim: group %s released\n", argv[1]);
+		return 0;
+	}
 
 	end = time(NULL) + atoi(argv[2]);
 	do {
