@@ -424,8 +424,10 @@ else
 		if [ ! -e $knob ]; then
 			not_ok claims_keep_unity_ranges_held_windows
 			echo "# no $knob (CONFIG_AMD_IOMMU_DEBUGFS)"
+		elif ! echo 50 > $knob; then
+			not_ok claims_keep_unity_ranges_held_windows
+			echo "# cannot write $knob"
 		else
-			echo 50 > $knob
 			set -- $(copies_while_claiming "$probe_member" | tee /tmp/copies | tail -1)
 			echo 0 > $knob
 			grep "^#" /tmp/copies
