@@ -13,7 +13,7 @@ skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 hex() { printf '%#x' "$1"; }
 
 echo "TAP version 13"
-echo "1..13"
+echo "1..14"
 
 # IVMD blocks as "devid_first devid_last start last" (decimal), from the
 # table: type 20h covers every device, 21h one, 22h the range up to its
@@ -52,6 +52,26 @@ devid_of() {	# 0000:BB:DD.F -> bus << 8 | dev << 3 | fn
 }
 
 group_of() { basename "$(readlink /sys/bus/pci/devices/$1/iommu_group)"; }
+
+# The boot's log, before the claim loops below fill the ring buffer.
+dmesg > /tmp/boot.dmesg
+
+# The devices iommu.direct_share_apart= names, in sysfs' form.
+APART=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^iommu.direct_share_apart=//p' |
+	tr ',' '\n' | sed 's/^\([0-9a-f]*:[0-9a-f]*\.[0-7]\)$/0000:\1/')
+is_apart() { echo "$APART" | grep -qx "$1"; }
+
+# Does device $1 share a range of the table with device $2?
+shares_range() {
+	ranges_of "$1" > /tmp/ra
+	ranges_of "$2" > /tmp/rb
+	while read -r s1 e1; do
+		while read -r s2 e2; do
+			[ "$s1" -le "$e2" ] && [ "$s2" -le "$e1" ] && return 0
+		done < /tmp/rb
+	done < /tmp/ra
+	return 1
+}
 
 # The ranges of the table that cover device $1, one "start last" a line.
 ranges_of() {
@@ -114,7 +134,8 @@ if [ -z "$COVERED" ]; then
 	no_direct_regions_without_ivmd
 	skip rmrr_report_reads_ivrs "no IVMD range covers a present PCI device"
 	for t in vfio_claim_follows_the_policy claims_keep_unity_ranges \
-		 claims_keep_unity_ranges_held_windows release_needs_no_allocation; do
+		 claims_keep_unity_ranges_held_windows release_needs_no_allocation \
+		 apart_devices_keep_their_topology_group; do
 		skip $t "no IVMD range covers a present PCI device"
 	done
 	exit 0
@@ -147,18 +168,15 @@ for a in $COVERED; do
 	for b in $COVERED; do
 		[ "$a" \< "$b" ] || continue
 		[ "$(group_of "$a")" = "$(group_of "$b")" ] && continue
-		share=0
-		ranges_of "$a" > /tmp/ra
-		ranges_of "$b" > /tmp/rb
-		while read -r s1 e1; do
-			while read -r s2 e2; do
-				[ "$s1" -le "$e2" ] && [ "$s2" -le "$e1" ] && share=1
-			done < /tmp/rb
-		done < /tmp/ra
-		[ $share = 1 ] || continue
+		shares_range "$a" "$b" || continue
 		if grep -q "iommu.direct_share_groups=0" /proc/cmdline &&
 		   dmesg | grep -q "stays apart (iommu.direct_share_groups=0)"; then
 			echo "# $a and $b share a range and stay apart, as asked"
+			continue
+		fi
+		if { is_apart "$a" || is_apart "$b"; } &&
+		   dmesg | grep -q "grouped by its topology only (iommu.direct_share_apart)"; then
+			echo "# $a and $b share a range, one is named in iommu.direct_share_apart"
 			continue
 		fi
 		echo "# $a (group $(group_of "$a")) and $b (group $(group_of "$b")) share a unity range"
@@ -264,8 +282,16 @@ $(ranges_of "$d")
 EOF_RANGES
 	policy=$(cat /sys/kernel/iommu_groups/$(group_of "$d")/direct_assign)
 	echo "$out" | grep -q "direct_assign: $policy\$" || { echo "# $d: policy not $policy"; bad=1; }
+	split=0
+	for e in $COVERED; do
+		[ "$(group_of "$e")" != "$(group_of "$d")" ] && shares_range "$d" "$e" && split=1
+	done
 	if [ $policy = deny ]; then
 		want_rc=1 want="verdict: assignable after: echo preserve"
+	elif [ $split = 1 ] && is_apart "$d"; then
+		want_rc=0 want="verdict: assignable now: .*keeps this device apart as iommu.direct_share_apart asks"
+	elif [ $split = 1 ]; then
+		want_rc=1 want="verdict: assignable now: .*share firmware memory but the kernel keeps them apart"
 	else
 		want_rc=0 want="verdict: assignable now: direct_assign=preserve keeps"
 	fi
@@ -440,4 +466,47 @@ else
 		echo "$m" > /sys/bus/pci/devices/$m/driver/unbind
 		echo > /sys/bus/pci/devices/$m/driver_override
 	done
+fi
+
+# 14. Devices named in iommu.direct_share_apart keep the group their
+# topology gives them (the scenario says which: APART_GROUP), with their
+# ranges still direct regions (2) and one log line each saying what is
+# given up, while the other covered devices stay one group.  A named
+# device whose topology group holds an unnamed sharer stays with the
+# sharers (APART_REFUSED), and the log names the device to add.
+if [ -n "$APART_GROUP" ]; then
+	bad=0
+	g=$(group_of "${APART_GROUP%% *}")
+	have=$(ls /sys/kernel/iommu_groups/$g/devices | sort | tr '\n' ' ')
+	want=$(echo $APART_GROUP | tr ' ' '\n' | sort | tr '\n' ' ')
+	[ "$have" = "$want" ] || { echo "# group $g holds $have, want $want"; bad=1; }
+	for d in $APART_GROUP; do
+		grep -q "pci $d: shares direct-mapped range \[.*\] with .* but is grouped by its topology only (iommu.direct_share_apart)" /tmp/boot.dmesg ||
+			{ echo "# no apart line for $d"; bad=1; }
+	done
+	rest=""
+	for d in $COVERED; do
+		echo " $APART_GROUP " | grep -q " $d " || rest="$rest $(group_of "$d")"
+	done
+	n_rest=$(echo $rest | tr ' ' '\n' | sort -u | wc -l)
+	[ "$n_rest" = 1 ] || { echo "# the other covered devices are in groups$rest"; bad=1; }
+	[ $bad = 0 ] && ok apart_devices_keep_their_topology_group ||
+		not_ok apart_devices_keep_their_topology_group
+elif [ -n "$APART_REFUSED" ]; then
+	bad=0
+	for d in $APART_REFUSED; do
+		with=0
+		for e in $COVERED; do
+			[ "$e" = "$d" ] && continue
+			is_apart "$e" && continue
+			[ "$(group_of "$e")" = "$(group_of "$d")" ] && shares_range "$d" "$e" && with=1
+		done
+		[ $with = 1 ] || { echo "# $d left its sharers' group $(group_of "$d")"; bad=1; }
+		grep -q "pci $d: is named in iommu.direct_share_apart, but [0-9a-f:.]* of its topology group is not" /tmp/boot.dmesg ||
+			{ echo "# no line saying why $d stays"; bad=1; }
+	done
+	[ $bad = 0 ] && ok apart_devices_keep_their_topology_group ||
+		not_ok apart_devices_keep_their_topology_group
+else
+	skip apart_devices_keep_their_topology_group "no device named in iommu.direct_share_apart"
 fi
