@@ -154,8 +154,11 @@ def main():
     log_root = os.path.join(TOP, "build/logs/bench")
     failed = 0
     only = os.environ.get("BENCH", "")     # e.g. BENCH=bench-topology: those scenarios only
+    scenarios = []
     for path in sorted(glob.glob(os.path.join(TOP, "scenarios/bench/*.toml"))):
         sc = scenario.load(path)
+        scenarios += [sc] + sc.variants     # e.g. bench-edu+sm: VT-d scalable mode
+    for sc in scenarios:
         if only and sc.name not in only.split(","):
             continue
         runs = {label: [] for label, _ in KERNELS}

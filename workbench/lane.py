@@ -35,12 +35,12 @@ VM_TESTS = ["dmar_upgrade.sh", "rmrr_groups", "rmrr_report", "rmrr_vfio", "rmrr_
             "rmrr_fail_nth", "rmrr_continuity", "rmrr_hotplug", "rmrr_rescan"]
 # On QEMU's amd-iommu (iommu_mode "amd") the VT-d tests have no DMAR to
 # read: these run instead.
-AMD_VM_TESTS = ["amd_ivmd.sh"]
+AMD_VM_TESTS = ["amd_ivmd.sh", "amd_hotplug.sh"]
 # Files a test needs beside itself in /tests: rmrr_report is the series'
 # tools/iommu/rmrr-report/test-in-vm.sh, checking the tool against sysfs.
 TEST_FILES = {"rmrr_report": ["rmrr-report"], "l2_qemu.sh": ["rmrr-report"],
               "amd_ivmd.sh": ["edu_dma", "rmrr-report", "vfio_claim"],
-              "lockdown.sh": ["vfio_claim"]}
+              "amd_hotplug.sh": ["edu_dma", "vfio_claim"], "lockdown.sh": ["vfio_claim"]}
 
 
 class Tally:

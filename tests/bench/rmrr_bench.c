@@ -26,6 +26,16 @@
  *                                                 domain's, while claimed)
  *   BENCH boot_grouping 1 t t t                  first to last "Adding to
  *                                                 iommu group" at boot
+ *   BENCH hotadd_<n>.no_range N min median max  with BENCH_HOTADD=1: the
+ *   BENCH hotadd_<n>.own_range ...               n edu devices behind
+ *                                                 bridges that no RMRR names
+ *                                                 (or that RMRRs name, each
+ *                                                 its own) removed, then one
+ *                                                 rescan of every bus, which
+ *                                                 adds them back as a hot-add
+ *                                                 would: enumeration, IOMMU
+ *                                                 probe, the sharer scan,
+ *                                                 groups and default domains
  *
  * With BENCH_PROFILE=1 (make profile, a kernel with the function
  * profiler) each device's type1 claims and releases run under ftrace's
@@ -44,6 +54,7 @@
 
 #define CLAIMS		30
 #define PROBES		10
+#define HOTADDS		5
 #define MAPS_4K		2000
 #define MAPS_2M		200
 #define BENCH_IOVA	0x100000000ULL	/* 4 GiB: clear of RMRRs and the MSI window */
@@ -336,6 +347,71 @@ static bool bench_probe(const char *bdf)
 	return true;
 }
 
+/* Is @bdf an edu device behind a bridge that an RMRR of @dmar names (or not)? */
+static bool hotadd_candidate(const char *bdf, const struct dmar_info *dmar,
+			     bool named)
+{
+	char parent[BDF_LEN + 8];
+	struct devlist devs;
+	bool found = false;
+	int i;
+
+	if (pci_attr(bdf, "vendor") != 0x1234 || pci_attr(bdf, "device") != 0x11e8 ||
+	    parent_bridge(bdf, parent, sizeof(parent)))
+		return false;
+	for (i = 0; i < dmar->nr_rmrr && !found; i++) {
+		dmar_rmrr_devices(&dmar->rmrr[i], &devs);
+		found = devlist_index(&devs, bdf) >= 0;
+	}
+	return found == named;
+}
+
+/*
+ * Remove every edu behind a bridge that RMRRs name (@named) or that none
+ * names, then time the rescan of all buses that adds them back.  A
+ * benchmark table whose RMRRs share nothing shows what the sharer scan
+ * costs where nothing is shared.
+ */
+static bool bench_hotadd(const struct dmar_info *dmar, bool named)
+{
+	static uint64_t t[HOTADDS];
+	static struct devlist set;
+	char path[PATH_MAX], what[32];
+	struct dirent *de;
+	DIR *d;
+	int i, j;
+
+	set.nr = 0;
+	d = opendir(PCI_DEVICES);
+	if (!d)
+		return false;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && hotadd_candidate(de->d_name, dmar, named))
+			devlist_add(&set, de->d_name);
+	closedir(d);
+	if (!set.nr)
+		return true;
+	for (i = 0; i < HOTADDS; i++) {
+		uint64_t t0;
+
+		for (j = 0; j < set.nr; j++) {
+			snprintf(path, sizeof(path), PCI_DEVICES "/%s/remove", set.bdf[j]);
+			if (sysfs_write(path, "1"))
+				return false;
+		}
+		t0 = now_ns();
+		if (sysfs_write("/sys/bus/pci/rescan", "1"))
+			return false;
+		t[i] = now_ns() - t0;
+		for (j = 0; j < set.nr; j++)
+			if (!pci_exists(set.bdf[j]) || pci_group(set.bdf[j]) < 0)
+				return false;
+	}
+	snprintf(what, sizeof(what), "hotadd_%d", set.nr);
+	report(what, named ? "own_range" : "no_range", t, HOTADDS);
+	return true;
+}
+
 /*
  * Nanoseconds from the first to the last "Adding to iommu group" record
  * of this boot, from /dev/kmsg ("prio,seq,usec,flags;text"): the bench
@@ -383,6 +459,11 @@ int main(void)
 		return 2;
 	}
 	bench_grouping();	/* before the probes add their own lines */
+	if (getenv("BENCH_HOTADD") &&
+	    (!bench_hotadd(&dmar, false) || !bench_hotadd(&dmar, true))) {
+		printf("BENCH error.hotadd\n");
+		return 1;
+	}
 	snprintf(devs, sizeof(devs), "%s", list);
 	for (dev = strtok_r(devs, " ", &save); dev; dev = strtok_r(NULL, " ", &save)) {
 		char bdf[BDF_LEN];
