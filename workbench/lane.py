@@ -39,8 +39,8 @@ AMD_VM_TESTS = ["amd_ivmd.sh", "amd_hotplug.sh"]
 # Files a test needs beside itself in /tests: rmrr_report is the series'
 # tools/iommu/rmrr-report/test-in-vm.sh, checking the tool against sysfs.
 TEST_FILES = {"rmrr_report": ["rmrr-report"], "l2_qemu.sh": ["rmrr-report"],
-              "amd_ivmd.sh": ["edu_dma", "rmrr-report", "vfio_claim"],
-              "amd_hotplug.sh": ["edu_dma", "vfio_claim"], "lockdown.sh": ["vfio_claim"]}
+              "amd_ivmd.sh": ["ivrs_lib.sh", "edu_dma", "rmrr-report", "vfio_claim"],
+              "amd_hotplug.sh": ["ivrs_lib.sh", "edu_dma", "vfio_claim"], "lockdown.sh": ["vfio_claim"]}
 
 
 class Tally:
@@ -275,7 +275,11 @@ def run_scenario(sc, kernel, tests, log_root, timeout=300):
     for t in tests:
         path = os.path.join(TOP, "tests/vm", t) if t.endswith(".sh") else os.path.join(TOP, "build/tests", t)
         files.append(path)
-        files += [os.path.join(TOP, "build/tests", f) for f in TEST_FILES.get(t, [])]
+        # Shell helpers come from tests/vm, built programs from build/tests.
+        for f in TEST_FILES.get(t, []):
+            path = os.path.join(TOP, "tests/vm" if f.endswith(".sh") else "build/tests", f)
+            if path not in files:
+                files.append(path)
     log_dir = os.path.join(log_root, sc.name)
     os.makedirs(log_dir, exist_ok=True)
     if sc.iommu_mode != "amd":

@@ -6,14 +6,9 @@
 # "WB-QMP device_del b" removes it.  It shares a unity range with
 # AMD_HOTPLUG_SHARER (on bus 0, so its DMA is translated through its own
 # entry) and has one of its own.  Expected ranges come from the IVRS
-# bytes (amd_ivmd.sh's decoding), groups from sysfs, the data oracle from
+# bytes (ivrs_lib.sh), groups from sysfs, the data oracle from
 # edu_dma.
-IVRS=/sys/firmware/acpi/tables/IVRS
-n=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n $1"; }
-skip() { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
-hex() { printf '%#x' "$1"; }
+. ./ivrs_lib.sh
 
 echo "TAP version 13"
 echo "1..3"
@@ -28,38 +23,6 @@ NAME=${AMD_HOTPLUG%%=*}
 B=${AMD_HOTPLUG#*=}
 A=$AMD_HOTPLUG_SHARER
 
-# IVMD type 21h blocks as "devid start last" (decimal), whole pages.
-ivmd21() {
-	od -An -tu1 -v "$IVRS" | tr -s ' \n' '\n\n' | grep . | awk '
-	{ b[NR - 1] = $1 } END {
-		len = b[4] + b[5] * 256 + b[6] * 65536 + b[7] * 16777216
-		off = 48
-		while (off < len) {
-			t = b[off]; blen = b[off + 2] + b[off + 3] * 256
-			if (blen == 0) break
-			if (t == 33) {
-				s = 0; l = 0
-				for (i = 7; i >= 0; i--) {
-					s = s * 256 + b[off + 16 + i]
-					l = l * 256 + b[off + 24 + i]
-				}
-				e = s + (l > 0 ? l : 1) - 1
-				printf "%d %.0f %.0f\n", b[off + 4] + b[off + 5] * 256,
-					s - s % 4096, e - e % 4096 + 4095
-			}
-			off += blen
-		}
-	}'
-}
-devid_of() {	# 0000:BB:DD.F -> bus << 8 | dev << 3 | fn
-	b=${1#*:}; bus=${b%%:*}; df=${b#*:}; dev=${df%.*}; fn=${df#*.}
-	echo $(( (0x$bus << 8) | (0x$dev << 3) | fn ))
-}
-ranges_of() { ivmd21 | awk -v d="$(devid_of "$1")" '$1 == d { print $2, $3 }'; }
-group_of() {
-	[ -e /sys/bus/pci/devices/$1/iommu_group ] || { echo none; return; }
-	basename "$(readlink /sys/bus/pci/devices/$1/iommu_group)"
-}
 # $1 present (1) or gone (0) within 30 s.
 qmp() {
 	echo "# WB-QMP $1 $NAME"
